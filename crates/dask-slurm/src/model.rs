@@ -1,0 +1,150 @@
+//! What the cluster module tells the rest of the kernel: plain data about clusters, jobs,
+//! schedulers and workers, ready to be rendered by `display`. Nothing here runs anything.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a cluster's processes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Submitted to SLURM with `sbatch`.
+    Slurm,
+    /// `mpirun` started directly as child processes of the kernel (no SLURM on this machine).
+    Local,
+}
+
+/// What a job does for its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobRole {
+    /// Runs the scheduler (rank 0) and the first workers.
+    Scheduler,
+    /// Adds workers to an existing scheduler (`dask-mpi --no-scheduler`).
+    Grow,
+    /// A plain batch job submitted with `%%sbatch`, tracked for state and logs only.
+    Batch,
+}
+
+/// The overall state of a cluster, derived from its jobs and its scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterState {
+    /// Submitted; the scheduler job waits in the queue.
+    Pending,
+    /// The scheduler job runs, but the scheduler has not answered yet.
+    Starting,
+    /// The scheduler answers; workers may still be joining.
+    Running,
+    /// Cancel was asked for; jobs are ending.
+    Cancelling,
+    /// Every job has ended (cancelled, completed or timed out).
+    Finished,
+    /// Something went wrong (submission failed, the job failed); `last_error` says what.
+    Failed,
+}
+
+/// One SLURM job (or local process group) of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// The SLURM job id (or `local-PID` for the local backend).
+    pub id: String,
+    /// What the job does for the cluster.
+    pub role: JobRole,
+    /// SLURM's state string (`PENDING`, `RUNNING`, `COMPLETING`, `CANCELLED`, `COMPLETED`,
+    /// `FAILED`, `TIMEOUT`, …), or `UNKNOWN` when the controller could not be asked.
+    pub state: String,
+    /// The node list, e.g. `n[1-2]`; empty while pending.
+    pub nodes: String,
+    /// How many nodes the job has or asked for.
+    pub node_count: u32,
+    /// Run time so far, as SLURM prints it (`1:23`).
+    pub elapsed: String,
+    /// The time limit, as SLURM prints it (`30:00`).
+    pub time_limit: String,
+    /// Why the job is pending (`Resources`, `Priority`, …), if it is.
+    pub reason: Option<String>,
+    /// SLURM's estimated start time for a pending job, if it has one.
+    pub estimated_start: Option<String>,
+    /// How many Dask workers this job brings.
+    pub workers_expected: u32,
+    /// The path of the job's output file (`slurm-JOBID.out` or as configured).
+    pub log_path: Option<String>,
+}
+
+/// One Dask worker as the scheduler reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerView {
+    /// The worker's name (dask-mpi: `PREFIX-RANK`).
+    pub name: String,
+    /// The worker's address, e.g. `tcp://10.0.0.5:40331`.
+    pub address: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Threads of this worker.
+    pub nthreads: u32,
+    /// Memory limit in bytes.
+    pub memory_limit: u64,
+    /// Memory in use in bytes, if reported.
+    pub memory_used: Option<u64>,
+}
+
+/// The Dask scheduler of a cluster, as its HTTP server reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerView {
+    /// The scheduler's address, e.g. `tcp://10.0.0.5:38211`.
+    pub address: String,
+    /// The scheduler's host (from the address).
+    pub host: String,
+    /// The dashboard (HTTP) port from the scheduler file's `services.dashboard`.
+    pub dashboard_port: u16,
+    /// The workers that have joined.
+    pub workers: Vec<WorkerView>,
+}
+
+impl SchedulerView {
+    /// Threads over all workers.
+    pub fn total_threads(&self) -> u64 {
+        self.workers.iter().map(|w| u64::from(w.nthreads)).sum()
+    }
+
+    /// Memory limit over all workers, in bytes.
+    pub fn total_memory(&self) -> u64 {
+        self.workers.iter().map(|w| w.memory_limit).sum()
+    }
+}
+
+/// How to reach a cluster's dashboard from the user's own machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardView {
+    /// The URL on the cluster's network, e.g. `http://uc2n001:8787/status`.
+    pub url: String,
+    /// The URL after tunnelling, e.g. `http://localhost:8787/status`.
+    pub local_url: String,
+    /// The exact tunnel command, e.g. `ssh -N -L 8787:uc2n001:8787 alice@uc2.example.org`.
+    pub ssh_command: String,
+}
+
+/// Everything the card shows about one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The cluster's name (unique per user).
+    pub name: String,
+    /// SLURM or local.
+    pub backend: Backend,
+    /// The overall state.
+    pub state: ClusterState,
+    /// The jobs, scheduler job first.
+    pub jobs: Vec<JobView>,
+    /// The scheduler, once its file exists.
+    pub scheduler: Option<SchedulerView>,
+    /// The scheduler file path.
+    pub scheduler_file: String,
+    /// Workers expected over all running and pending jobs.
+    pub workers_expected: u32,
+    /// Dashboard URL and ssh tunnel, once the scheduler runs.
+    pub dashboard: Option<DashboardView>,
+    /// The last error, in the user's terms (sbatch's stderr, a job's failure and its log tail).
+    pub last_error: Option<String>,
+    /// When this view was taken (RFC 3339), so that a card shows how fresh it is.
+    pub updated_at: String,
+}

@@ -1,0 +1,1 @@
+//! The Rust engine: evcxr behind a small interface. The only module that knows evcxr.

@@ -1,0 +1,120 @@
+//! [`Output`]: how anything that runs on behalf of a request (a Rust cell, a magic, a background
+//! poller updating a card) publishes on iopub under that request's parent header.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::display::Bundle;
+use crate::protocol::Header;
+
+/// One iopub message before it is given its own header and signed by the server.
+#[derive(Debug, Clone)]
+pub struct IopubMessage {
+    /// The message type, e.g. `stream` or `display_data`.
+    pub msg_type: String,
+    /// The request this message belongs to (None for kernel-wide messages such as `starting`).
+    pub parent: Option<Arc<Header>>,
+    /// The message content.
+    pub content: Value,
+}
+
+/// Which stream a `stream` message writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamName {
+    /// `stdout`
+    Stdout,
+    /// `stderr`
+    Stderr,
+}
+
+/// A handle that publishes outputs on iopub under one parent header. Cheap to clone; a clone may
+/// be moved to a background thread to update a display after the cell has finished.
+#[derive(Clone)]
+pub struct Output {
+    tx: UnboundedSender<IopubMessage>,
+    parent: Option<Arc<Header>>,
+    /// `silent: true` executions publish nothing (spec: "no broadcast on iopub").
+    silent: bool,
+}
+
+impl Output {
+    /// An output that sends to `tx` on behalf of `parent`.
+    pub fn new(tx: UnboundedSender<IopubMessage>, parent: Option<Arc<Header>>, silent: bool) -> Self {
+        Output { tx, parent, silent }
+    }
+
+    /// The header of the request these outputs answer.
+    pub fn parent(&self) -> Option<&Header> {
+        self.parent.as_deref()
+    }
+
+    /// Publishes any message type with the given content. Sending never fails: if the server is
+    /// gone the kernel is shutting down and the output has nowhere to go.
+    pub fn publish(&self, msg_type: &str, content: Value) {
+        if self.silent {
+            return;
+        }
+        let _ = self.tx.send(IopubMessage {
+            msg_type: msg_type.to_owned(),
+            parent: self.parent.clone(),
+            content,
+        });
+    }
+
+    /// Writes text to the cell's stdout or stderr.
+    pub fn stream(&self, name: StreamName, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let name = match name {
+            StreamName::Stdout => "stdout",
+            StreamName::Stderr => "stderr",
+        };
+        self.publish("stream", json!({ "name": name, "text": text }));
+    }
+
+    /// Writes text to the cell's stdout.
+    pub fn stdout(&self, text: &str) {
+        self.stream(StreamName::Stdout, text);
+    }
+
+    /// Writes text to the cell's stderr.
+    pub fn stderr(&self, text: &str) {
+        self.stream(StreamName::Stderr, text);
+    }
+
+    /// Shows a bundle (`display_data`) with no display id.
+    pub fn display(&self, bundle: &Bundle) {
+        self.publish("display_data", bundle_content(bundle, None));
+    }
+
+    /// Shows a bundle that can later be replaced in place with [`Output::update_display`].
+    pub fn display_with_id(&self, bundle: &Bundle, display_id: &str) {
+        self.publish("display_data", bundle_content(bundle, Some(display_id)));
+    }
+
+    /// Replaces every output that was shown with `display_id`, wherever it is in the notebook.
+    pub fn update_display(&self, bundle: &Bundle, display_id: &str) {
+        self.publish("update_display_data", bundle_content(bundle, Some(display_id)));
+    }
+
+    /// Clears the cell's output (`wait`: only when the next output arrives, to avoid flicker).
+    pub fn clear_output(&self, wait: bool) {
+        self.publish("clear_output", json!({ "wait": wait }));
+    }
+}
+
+/// A fresh display id, unique across kernels and sessions.
+pub fn new_display_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn bundle_content(bundle: &Bundle, display_id: Option<&str>) -> Value {
+    let mut transient = serde_json::Map::new();
+    if let Some(id) = display_id {
+        transient.insert("display_id".into(), Value::String(id.to_owned()));
+    }
+    json!({ "data": bundle.data, "metadata": bundle.metadata, "transient": transient })
+}

@@ -1,0 +1,54 @@
+//! `%env`: shows or sets environment variables of the kernel, its magics and Rust cells.
+
+use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
+use crate::display::Bundle;
+
+/// `%env`
+pub struct Env;
+
+/// `%env` lists all variables, `%env NAME` shows one, `%env NAME=VALUE` (or `NAME VALUE`) sets one.
+#[derive(clap::Parser)]
+struct Args {
+    /// `NAME`, `NAME=VALUE`, or `NAME VALUE`.
+    #[arg(num_args = 0..=2)]
+    words: Vec<String>,
+}
+
+impl Magic for Env {
+    fn name(&self) -> &'static str {
+        "env"
+    }
+    fn summary(&self) -> &'static str {
+        "show or set environment variables"
+    }
+    fn forms(&self) -> MagicForms {
+        MagicForms::LINE
+    }
+    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+        let args = args::parse::<Args>(call)?;
+        let (name, value) = match args.words.as_slice() {
+            [] => {
+                let mut vars: Vec<_> = std::env::vars().collect();
+                vars.sort();
+                let text = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>();
+                return Ok(Some(Bundle::text(text)));
+            }
+            [one] => match one.split_once('=') {
+                Some((n, v)) => (n.to_owned(), v.to_owned()),
+                None => {
+                    return std::env::var(one)
+                        .map(|v| Some(Bundle::text(v)))
+                        .map_err(|_| MagicError::Failed(format!("environment variable {one} is not set")));
+                }
+            },
+            [n, v] => (n.clone(), v.clone()),
+            _ => unreachable!("clap limits the words to two"),
+        };
+        if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
+            return Err(MagicError::Usage(format!("not a valid variable name: {name:?}")));
+        }
+        std::env::set_var(&name, &value);
+        ctx.out.stdout(&format!("env: {name}={value}\n"));
+        Ok(None)
+    }
+}

@@ -1,0 +1,165 @@
+//! Magics: `%name args` line magics and `%%name args` cell magics, IPython-style.
+//!
+//! A cell whose first line starts with `%%name` is a cell magic: that magic gets the rest of
+//! the cell as its body. Otherwise the leading lines that start with `%name` are line magics,
+//! run in order, and whatever follows them is Rust for the engine. Arguments are split like a
+//! shell ([`parse`]) and parsed with clap ([`args`]), so every magic has `--help`.
+//!
+//! One file per magic; [`Registry::builtin`] lists them all.
+
+pub mod args;
+pub mod parse;
+
+mod bash;
+mod cd;
+mod env;
+mod lsmagic;
+mod pwd;
+mod time;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::display::Bundle;
+use crate::kernel::{ErrorReport, Interrupt, Interrupted, Output};
+
+/// One call of a magic, as written in the cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MagicCall<'a> {
+    /// The name without `%` or `%%`.
+    pub name: &'a str,
+    /// The arguments, split like a shell.
+    pub args: Vec<String>,
+    /// The cell body after the `%%name` line, for a cell magic; `None` for a line magic.
+    pub body: Option<&'a str>,
+}
+
+/// Whether a magic may be used as `%name`, as `%%name`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MagicForms {
+    /// Usable as a line magic, `%name`.
+    pub line: bool,
+    /// Usable as a cell magic, `%%name`.
+    pub cell: bool,
+}
+
+impl MagicForms {
+    /// Only `%name`.
+    pub const LINE: MagicForms = MagicForms { line: true, cell: false };
+    /// Only `%%name`.
+    pub const CELL: MagicForms = MagicForms { line: false, cell: true };
+    /// Both `%name` and `%%name`.
+    pub const BOTH: MagicForms = MagicForms { line: true, cell: true };
+}
+
+/// What a magic may touch while it runs.
+pub struct MagicContext<'a> {
+    /// Outputs of the current cell (stream, display, update in place).
+    pub out: &'a Output,
+    /// Raised when the user interrupts the cell; long magics must poll it.
+    pub interrupt: &'a Interrupt,
+    /// Runs code as a cell (magics included), for magics such as `%%time` that wrap a cell.
+    pub cells: &'a mut dyn CellRunner,
+    /// Every magic there is, for `%lsmagic`.
+    pub registry: &'a Registry,
+}
+
+/// Runs the text of a cell, magics and Rust alike. Implemented by the kernel's cell router.
+pub trait CellRunner {
+    /// Runs `code` and returns the value to show as the cell's result, if any.
+    fn run_cell(&mut self, code: &str, out: &Output) -> Result<Option<Bundle>, ErrorReport>;
+}
+
+/// A magic command.
+pub trait Magic: Send + Sync {
+    /// The name, without `%`.
+    fn name(&self) -> &'static str;
+    /// One line for `%lsmagic`.
+    fn summary(&self) -> &'static str;
+    /// Line magic, cell magic, or both.
+    fn forms(&self) -> MagicForms;
+    /// Runs the magic; `Ok(Some(bundle))` becomes the cell's `execute_result`.
+    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError>;
+}
+
+/// Why a magic did not do its work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MagicError {
+    /// No magic of that name (the text suggests `%lsmagic`).
+    #[error("no magic named %{0}; %lsmagic lists them")]
+    Unknown(String),
+    /// The magic exists but not in that form (`%x` for a cell-only magic, or the reverse).
+    #[error("{0}")]
+    WrongForm(String),
+    /// The arguments are wrong; the text is clap's, with the usage line.
+    #[error("{0}")]
+    Usage(String),
+    /// `--help` was asked for: the router prints the text, and the cell succeeds.
+    #[error("{0}")]
+    Help(String),
+    /// The magic ran and failed; the text says why, in the user's terms.
+    #[error("{0}")]
+    Failed(String),
+    /// The user interrupted the magic.
+    #[error("interrupted")]
+    Interrupted,
+    /// A cell run by the magic (as with `%%time`) failed with this error.
+    #[error("{}: {}", .0.ename, .0.evalue)]
+    Cell(ErrorReport),
+}
+
+impl From<Interrupted> for MagicError {
+    fn from(_: Interrupted) -> Self {
+        MagicError::Interrupted
+    }
+}
+
+impl MagicError {
+    /// The error as the kernel reports it (`ename`, `evalue`, `traceback`).
+    pub fn into_report(self) -> ErrorReport {
+        let ename = match &self {
+            MagicError::Unknown(_) | MagicError::WrongForm(_) | MagicError::Usage(_) => "UsageError",
+            MagicError::Help(_) => "Help",
+            MagicError::Failed(_) => "MagicError",
+            MagicError::Interrupted => "KeyboardInterrupt",
+            MagicError::Cell(report) => return report.clone(),
+        };
+        ErrorReport::new(ename, self.to_string())
+    }
+}
+
+/// Every magic, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    magics: BTreeMap<&'static str, Arc<dyn Magic>>,
+}
+
+impl Registry {
+    /// The magics that ship with the kernel.
+    pub fn builtin() -> Self {
+        let mut r = Registry::default();
+        r.register(Arc::new(lsmagic::LsMagic));
+        r.register(Arc::new(time::Time));
+        r.register(Arc::new(env::Env));
+        r.register(Arc::new(bash::Bash));
+        r.register(Arc::new(pwd::Pwd));
+        r.register(Arc::new(cd::Cd));
+        r
+    }
+
+    /// Adds a magic (replacing one of the same name).
+    pub fn register(&mut self, magic: Arc<dyn Magic>) {
+        self.magics.insert(magic.name(), magic);
+    }
+
+    /// The magic called `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Magic>> {
+        self.magics.get(name).cloned()
+    }
+
+    /// All magics in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Magic>> {
+        self.magics.values()
+    }
+}
