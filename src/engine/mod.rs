@@ -1,1 +1,367 @@
 //! The Rust engine: evcxr behind a small interface. The only module that knows evcxr.
+//!
+//! evcxr's `CommandContext` lives on a thread of its own (its creation compiles, and every cell
+//! compiles and runs there). The kernel talks to it through [`Engine`]: each call sends a job
+//! and waits for the answer, forwarding the cell's stdout and stderr as they arrive.
+//! [`Interrupter`] stops a cell from another thread: it kills cargo and rustc while a cell
+//! compiles (every variable survives) or evcxr's runtime child while the cell runs (evcxr
+//! restarts it; variables are lost, and the kernel says which).
+
+mod is_complete;
+mod prelude;
+pub mod relay;
+mod report;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
+
+pub use is_complete::{is_complete, Completeness};
+
+use crate::display::Bundle;
+use crate::kernel::{ErrorReport, StreamName};
+
+/// What a finished cell gives back.
+#[derive(Debug, Default)]
+pub struct CellValue {
+    /// The value of the trailing expression and evcxr rich content (`EVCXR_BEGIN_CONTENT`), if any.
+    pub result: Option<Bundle>,
+}
+
+/// Something the running cell produced before it finished.
+#[derive(Debug)]
+pub enum CellEvent {
+    /// Text on stdout or stderr.
+    Stream(StreamName, String),
+    /// A `jupyter::display(...)` call: show this bundle now.
+    Display(Bundle),
+}
+
+/// Completions for the code at a cursor (byte offsets into the code).
+#[derive(Debug, Default)]
+pub struct Completions {
+    /// The candidate texts.
+    pub matches: Vec<String>,
+    /// Their kinds (`function`, `class`, …), for JupyterLab's icons.
+    pub kinds: Vec<String>,
+    /// Byte offset where the replaced text starts.
+    pub start: usize,
+    /// Byte offset where it ends.
+    pub end: usize,
+}
+
+type Reply<T> = Sender<Result<T, ErrorReport>>;
+
+enum Job {
+    Execute { code: String, reply: Reply<CellValue> },
+    Complete { code: String, pos: usize, reply: Reply<Completions> },
+    Inspect { code: String, pos: usize, reply: Reply<Option<(String, String)>> },
+    Variables { reply: Reply<Vec<(String, String)>> },
+}
+
+/// Handle to the engine thread. Calls block until the engine answers.
+pub struct Engine {
+    jobs: Sender<Job>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    interrupter: Interrupter,
+}
+
+/// Stops the current cell from any thread (see the module docs).
+#[derive(Clone, Default)]
+pub struct Interrupter {
+    /// evcxr's handle on its runtime child, once the context exists.
+    child: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>,
+}
+
+/// What an interrupt stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// cargo/rustc were killed: the cell did not run, every variable is kept.
+    Compilation,
+    /// The runtime child was killed while the cell ran.
+    Execution,
+    /// Nothing was compiling or running.
+    Nothing,
+}
+
+impl Interrupter {
+    /// Kills the compilation if one runs, otherwise the runtime child if `cell_running`.
+    pub fn interrupt(&self, cell_running: bool) -> Stopped {
+        if !cell_running {
+            return Stopped::Nothing;
+        }
+        let child = self.child.lock().expect("interrupter lock").clone();
+        let runtime_pid = child.as_ref().map(|c| c.lock().expect("child lock").id());
+        let compilers = compiler_processes(runtime_pid);
+        if !compilers.is_empty() {
+            for pid in compilers {
+                // SAFETY: kill(2) on a descendant of ours; no memory is touched.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            return Stopped::Compilation;
+        }
+        match child {
+            Some(child) => {
+                let _ = child.lock().expect("child lock").kill();
+                Stopped::Execution
+            }
+            None => Stopped::Nothing,
+        }
+    }
+}
+
+/// Our descendants that are not evcxr's runtime child (nor below it): cargo, rustc, linkers.
+fn compiler_processes(runtime_pid: Option<u32>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut parents = std::collections::HashMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            // The command name is in parentheses and may hold spaces; the ppid follows the state.
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+            if let Some(ppid) = after.split(' ').nth(1).and_then(|s| s.parse::<i32>().ok()) {
+                parents.insert(pid, ppid);
+            }
+        }
+    }
+    let excluded = runtime_pid.map(|p| p as i32);
+    parents
+        .keys()
+        .copied()
+        .filter(|&pid| {
+            let mut p = pid;
+            for _ in 0..64 {
+                if Some(p) == excluded {
+                    return false;
+                }
+                match parents.get(&p) {
+                    Some(&parent) if parent == me => return true,
+                    Some(&parent) => p = parent,
+                    None => return false,
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Starts the engine thread; evcxr's context is created there, in the background, so that
+    /// the kernel can answer `kernel_info` at once. The first call waits for it.
+    pub fn start() -> Engine {
+        let (jobs, job_rx) = unbounded::<Job>();
+        let (out_tx, stdout) = unbounded();
+        let (err_tx, stderr) = unbounded();
+        let interrupter = Interrupter::default();
+        let child_slot = interrupter.child.clone();
+        std::thread::Builder::new()
+            .name("evcxr".into())
+            .spawn(move || engine_thread(job_rx, out_tx, err_tx, child_slot))
+            .expect("spawn the engine thread");
+        Engine { jobs, stdout, stderr, interrupter }
+    }
+
+    /// A handle that can stop the running cell from another thread.
+    pub fn interrupter(&self) -> Interrupter {
+        self.interrupter.clone()
+    }
+
+    /// Runs Rust code (evcxr `:` commands included), calling `on_event` for output as it comes.
+    pub fn execute(&self, code: &str, on_event: &mut dyn FnMut(CellEvent)) -> Result<CellValue, ErrorReport> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Job::Execute { code: code.to_owned(), reply })?;
+        let mut display: Option<(String, usize, Vec<String>)> = None;
+        let mut handle_stdout = |line: String, on_event: &mut dyn FnMut(CellEvent)| {
+            if let Some((mime, left, lines)) = &mut display {
+                lines.push(line);
+                *left -= 1;
+                if *left == 0 {
+                    let bundle = Bundle::default().with(mime, lines.join("\n"));
+                    on_event(CellEvent::Display(with_text_twin(bundle)));
+                    display = None;
+                }
+                return;
+            }
+            if let Some(rest) = line.strip_prefix(prelude::DISPLAY_MARKER).and_then(|r| r.strip_prefix(' ')) {
+                let mut parts = rest.rsplitn(2, ' ');
+                let count = parts.next().and_then(|n| n.parse::<usize>().ok());
+                if let (Some(count), Some(mime)) = (count, parts.next()) {
+                    if count == 0 {
+                        on_event(CellEvent::Display(with_text_twin(Bundle::default().with(mime, ""))));
+                    } else {
+                        display = Some((mime.to_owned(), count, Vec::new()));
+                    }
+                    return;
+                }
+            }
+            let text = match line.strip_suffix(relay::PARTIAL_LINE) {
+                Some(partial) => partial.to_owned(),
+                None => line + "\n",
+            };
+            on_event(CellEvent::Stream(StreamName::Stdout, text));
+        };
+        let result = loop {
+            select! {
+                recv(self.stdout) -> line => if let Ok(line) = line { handle_stdout(line, on_event) },
+                recv(self.stderr) -> line => if let Ok(line) = line { on_event(CellEvent::Stream(StreamName::Stderr, line + "\n")) },
+                recv(answer) -> result => break result.unwrap_or_else(|_| Err(engine_gone())),
+            }
+        };
+        // Everything the cell printed reached evcxr's channels before it answered, except stderr,
+        // which evcxr reads on another thread: give that a moment to catch up.
+        while let Ok(line) = self.stdout.try_recv() {
+            handle_stdout(line, on_event);
+        }
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(15)) {
+            on_event(CellEvent::Stream(StreamName::Stderr, line + "\n"));
+        }
+        result
+    }
+
+    /// Completions at byte offset `pos`.
+    pub fn complete(&self, code: &str, pos: usize) -> Result<Completions, ErrorReport> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Job::Complete { code: code.to_owned(), pos, reply })?;
+        answer.recv().unwrap_or_else(|_| Err(engine_gone()))
+    }
+
+    /// Documentation of what is at byte offset `pos`: `(plain text, html)`.
+    pub fn inspect(&self, code: &str, pos: usize) -> Result<Option<(String, String)>, ErrorReport> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Job::Inspect { code: code.to_owned(), pos, reply })?;
+        answer.recv().unwrap_or_else(|_| Err(engine_gone()))
+    }
+
+    /// The variables that persist between cells, with their types.
+    pub fn variables(&self) -> Result<Vec<(String, String)>, ErrorReport> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Job::Variables { reply })?;
+        answer.recv().unwrap_or_else(|_| Err(engine_gone()))
+    }
+
+    fn send(&self, job: Job) -> Result<(), ErrorReport> {
+        self.jobs.send(job).map_err(|_| engine_gone())
+    }
+}
+
+fn engine_gone() -> ErrorReport {
+    ErrorReport::new("EngineError", "the Rust engine stopped; restart the kernel")
+}
+
+fn with_text_twin(mut bundle: Bundle) -> Bundle {
+    if !bundle.data.contains_key("text/plain") {
+        let mimes: Vec<String> = bundle.data.keys().cloned().collect();
+        bundle.data.insert("text/plain".into(), format!("<{}>", mimes.join(", ")).into());
+    }
+    bundle
+}
+
+fn engine_thread(jobs: Receiver<Job>, out_tx: Sender<String>, err_tx: Sender<String>, child_slot: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>) {
+    let created = evcxr::CommandContext::new();
+    let (mut ctx, outputs) = match created {
+        Ok(pair) => pair,
+        Err(e) => {
+            let error = ErrorReport::new("EngineError", format!("evcxr could not start: {e}"));
+            tracing::error!("{}", error.evalue);
+            for job in jobs {
+                fail(job, error.clone());
+            }
+            return;
+        }
+    };
+    *child_slot.lock().expect("interrupter lock") = Some(ctx.process_handle());
+    forward(outputs.stdout, out_tx);
+    forward(outputs.stderr, err_tx);
+    if let Err(e) = ctx.execute(prelude::PRELUDE) {
+        tracing::warn!("the jupyter prelude did not compile: {e}");
+    }
+    for job in jobs {
+        match job {
+            Job::Execute { code, reply } => {
+                let _ = reply.send(execute(&mut ctx, &code));
+            }
+            Job::Complete { code, pos, reply } => {
+                let result = ctx.completions(&code, pos).map_err(|e| ErrorReport::new("CompletionError", e.to_string()));
+                let _ = reply.send(result.map(|c| Completions {
+                    kinds: c.completions.iter().map(|x| x.kind.to_owned()).collect(),
+                    matches: c.completions.into_iter().map(|x| x.code).collect(),
+                    start: c.start_offset,
+                    end: c.end_offset,
+                }));
+            }
+            Job::Inspect { code, pos, reply } => {
+                let result = match ctx.hover_at(&code, pos) {
+                    Ok((plain, _)) if plain.trim().is_empty() => Ok(None),
+                    Ok(found) => Ok(Some(found)),
+                    Err(e) => Err(ErrorReport::new("InspectError", e.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Job::Variables { reply } => {
+                let vars = ctx.variables_and_types().map(|(n, t)| (n.to_owned(), t.to_owned())).collect();
+                let _ = reply.send(Ok(vars));
+            }
+        }
+    }
+}
+
+/// Moves lines from evcxr's channel to ours (so that `Engine` owns receivers from the start,
+/// before the context exists).
+fn forward(from: Receiver<String>, to: Sender<String>) {
+    std::thread::spawn(move || {
+        for line in from {
+            if to.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+fn fail(job: Job, error: ErrorReport) {
+    match job {
+        Job::Execute { reply, .. } => drop(reply.send(Err(error))),
+        Job::Complete { reply, .. } => drop(reply.send(Err(error))),
+        Job::Inspect { reply, .. } => drop(reply.send(Err(error))),
+        Job::Variables { reply } => drop(reply.send(Err(error))),
+    }
+}
+
+fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, ErrorReport> {
+    let before: Vec<String> = ctx.variables_and_types().map(|(n, _)| n.to_owned()).collect();
+    match ctx.execute(code) {
+        Ok(outputs) => {
+            if outputs.content_by_mime_type.is_empty() {
+                return Ok(CellValue::default());
+            }
+            let mut bundle = Bundle::default();
+            for (mime, content) in outputs.content_by_mime_type {
+                bundle.data.insert(mime, content.into());
+            }
+            Ok(CellValue { result: Some(with_text_twin(bundle)) })
+        }
+        Err(evcxr::Error::CompilationErrors(errors)) => {
+            let rendered: Vec<String> = errors.iter().map(|e| report::render_compile_error(e, code)).collect();
+            let first = errors.first().map(|e| e.message()).unwrap_or_default();
+            let mut report = ErrorReport::new("CompileError", first);
+            report.traceback = rendered;
+            Err(report)
+        }
+        Err(evcxr::Error::SubprocessTerminated(message)) => {
+            let after: Vec<String> = ctx.variables_and_types().map(|(n, _)| n.to_owned()).collect();
+            let lost: Vec<&String> = before.iter().filter(|v| !after.contains(v)).collect();
+            let lost = if lost.is_empty() {
+                "no variables were lost".to_owned()
+            } else {
+                format!("variables lost: {}", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+            };
+            Err(ErrorReport::new("ProcessTerminated", format!("{} ({lost})", message.trim())))
+        }
+        Err(evcxr::Error::TypeRedefinedVariablesLost(vars)) => {
+            Err(ErrorReport::new("VariablesLost", format!("a type was redefined; these variables were lost: {}", vars.join(", "))))
+        }
+        Err(e) => Err(ErrorReport::new("EvcxrError", e.to_string())),
+    }
+}
