@@ -29,8 +29,13 @@ impl Location {
             Location::User => match std::env::var_os("JUPYTER_DATA_DIR") {
                 Some(d) => PathBuf::from(d).join("kernels"),
                 None => {
-                    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-                    data.ok_or_else(|| anyhow::anyhow!("neither HOME nor XDG_DATA_HOME is set"))?.join("jupyter/kernels")
+                    let data = std::env::var_os("XDG_DATA_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))
+                        });
+                    data.ok_or_else(|| anyhow::anyhow!("neither HOME nor XDG_DATA_HOME is set"))?
+                        .join("jupyter/kernels")
                 }
             },
             Location::Prefix(p) => p.join("share/jupyter/kernels"),
@@ -78,14 +83,23 @@ mod tests {
     #[test]
     fn installs_under_prefix_and_uninstalls() {
         let prefix = std::env::temp_dir().join(format!("rck-install-{}", std::process::id()));
-        let dir = install(&Location::Prefix(prefix.clone()), Path::new("/opt/rck/bin/rust-cluster-kernel")).unwrap();
+        let dir = install(
+            &Location::Prefix(prefix.clone()),
+            Path::new("/opt/rck/bin/rust-cluster-kernel"),
+        )
+        .unwrap();
         assert_eq!(dir, prefix.join("share/jupyter/kernels/rust-cluster"));
-        let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("kernel.json")).unwrap()).unwrap();
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("kernel.json")).unwrap())
+                .unwrap();
         assert_eq!(spec["display_name"], "Rust (cluster)");
         assert_eq!(spec["argv"][0], "/opt/rck/bin/rust-cluster-kernel");
         assert_eq!(spec["interrupt_mode"], "message");
         assert!(dir.join("logo-64x64.png").exists() && dir.join("logo-32x32.png").exists());
-        assert_eq!(uninstall(&Location::Prefix(prefix.clone())).unwrap(), Some(dir.clone()));
+        assert_eq!(
+            uninstall(&Location::Prefix(prefix.clone())).unwrap(),
+            Some(dir.clone())
+        );
         assert!(!dir.exists());
         std::fs::remove_dir_all(prefix).unwrap();
     }

@@ -57,7 +57,9 @@ impl LocationArgs {
         if self.sys_prefix {
             let prefix = std::env::var_os("VIRTUAL_ENV")
                 .or_else(|| std::env::var_os("CONDA_PREFIX"))
-                .context("--sys-prefix needs an active Python environment (VIRTUAL_ENV or CONDA_PREFIX)")?;
+                .context(
+                    "--sys-prefix needs an active Python environment (VIRTUAL_ENV or CONDA_PREFIX)",
+                )?;
             return Ok(Location::Prefix(prefix.into()));
         }
         Ok(Location::User)
@@ -70,7 +72,10 @@ fn main() -> anyhow::Result<()> {
     evcxr::runtime_hook();
 
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUST_CLUSTER_KERNEL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_CLUSTER_KERNEL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
 
@@ -79,21 +84,35 @@ fn main() -> anyhow::Result<()> {
         (Some(Command::Install { location }), _) => {
             let binary = std::env::current_exe()?.canonicalize()?;
             let dir = install::install(&location.location()?, &binary)?;
-            println!("Installed kernelspec {} in {}", install::KERNEL_NAME, dir.display());
+            println!(
+                "Installed kernelspec {} in {}",
+                install::KERNEL_NAME,
+                dir.display()
+            );
         }
-        (Some(Command::Uninstall { location }), _) => match install::uninstall(&location.location()?)? {
-            Some(dir) => println!("Removed {}", dir.display()),
-            None => println!("No kernelspec {} there", install::KERNEL_NAME),
-        },
+        (Some(Command::Uninstall { location }), _) => {
+            match install::uninstall(&location.location()?)? {
+                Some(dir) => println!("Removed {}", dir.display()),
+                None => println!("No kernelspec {} there", install::KERNEL_NAME),
+            }
+        }
         (None, Some(path)) => {
             let info = ConnectionInfo::read(&path)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let restart = runtime.block_on(rust_cluster_kernel::server::serve(info, Registry::builtin()))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let restart = runtime.block_on(rust_cluster_kernel::server::serve(
+                info,
+                Registry::builtin(),
+            ))?;
             tracing::info!("shutting down (restart: {restart})");
             // The engine thread and evcxr's child die with the process.
             std::process::exit(0);
         }
-        (None, None) => anyhow::bail!("give --connection-file FILE (as Jupyter does), or a subcommand; see --help"),
+        (None, None) => anyhow::bail!(
+            "give --connection-file FILE (as Jupyter does), or a subcommand; see --help"
+        ),
     }
     Ok(())
 }

@@ -22,14 +22,16 @@ impl Bundle {
     /// A bundle with only `text/plain`.
     pub fn text(text: impl Into<String>) -> Self {
         let mut b = Bundle::default();
-        b.data.insert("text/plain".into(), Value::String(text.into()));
+        b.data
+            .insert("text/plain".into(), Value::String(text.into()));
         b
     }
 
     /// A bundle with `text/html` and its `text/plain` twin.
     pub fn html(html: impl Into<String>, text: impl Into<String>) -> Self {
         let mut b = Bundle::text(text);
-        b.data.insert("text/html".into(), Value::String(html.into()));
+        b.data
+            .insert("text/html".into(), Value::String(html.into()));
         b
     }
 

@@ -104,7 +104,8 @@ pub fn is_complete(code: &str) -> Completeness {
             '\'' => {
                 // A char literal ('a', '\n', '\u{1F600}') or a lifetime ('a): skip only literals.
                 if next == Some('\\') {
-                    if let Some(end) = (i + 2..chars.len().min(i + 12)).find(|&k| chars[k] == '\'') {
+                    if let Some(end) = (i + 2..chars.len().min(i + 12)).find(|&k| chars[k] == '\'')
+                    {
                         i = end;
                     }
                 } else if chars.get(i + 2) == Some(&'\'') {
@@ -161,7 +162,18 @@ mod tests {
 
     #[test]
     fn complete_code() {
-        for code in ["40 + 2", "let s = \"a { b\";", "fn f<'a>(x: &'a str) -> char { 'x' }", "let c = '{';", "// { unclosed in a comment", "let r = r#\"a \" { b\"#;", "/* a /* nested */ b */ 1", "%cluster up --nodes 2", ":dep serde", "%%bash\nif [ 1 ]; then"] {
+        for code in [
+            "40 + 2",
+            "let s = \"a { b\";",
+            "fn f<'a>(x: &'a str) -> char { 'x' }",
+            "let c = '{';",
+            "// { unclosed in a comment",
+            "let r = r#\"a \" { b\"#;",
+            "/* a /* nested */ b */ 1",
+            "%cluster up --nodes 2",
+            ":dep serde",
+            "%%bash\nif [ 1 ]; then",
+        ] {
             assert_eq!(is_complete(code), Complete, "{code}");
         }
     }
@@ -169,11 +181,23 @@ mod tests {
     #[test]
     fn incomplete_code() {
         assert_eq!(is_complete("fn f() {"), Incomplete("    ".into()));
-        assert_eq!(is_complete("fn f() {\n    let v = vec![1,"), Incomplete("        ".into()));
+        assert_eq!(
+            is_complete("fn f() {\n    let v = vec![1,"),
+            Incomplete("        ".into())
+        );
         assert_eq!(is_complete("let s = \"open"), Incomplete(String::new()));
-        assert_eq!(is_complete("let s = r#\"open\" still"), Incomplete(String::new()));
-        assert_eq!(is_complete("/* open /* nested */"), Incomplete(String::new()));
-        assert_eq!(is_complete("let s = \"escaped \\\" quote"), Incomplete(String::new()));
+        assert_eq!(
+            is_complete("let s = r#\"open\" still"),
+            Incomplete(String::new())
+        );
+        assert_eq!(
+            is_complete("/* open /* nested */"),
+            Incomplete(String::new())
+        );
+        assert_eq!(
+            is_complete("let s = \"escaped \\\" quote"),
+            Incomplete(String::new())
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! compiles (every variable survives) or evcxr's runtime child while the cell runs (evcxr
 //! restarts it; variables are lost, and the kernel says which).
 
+mod build_log;
 mod is_complete;
 mod prelude;
 pub mod relay;
@@ -54,10 +55,23 @@ pub struct Completions {
 type Reply<T> = Sender<Result<T, ErrorReport>>;
 
 enum Job {
-    Execute { code: String, reply: Reply<CellValue> },
-    Complete { code: String, pos: usize, reply: Reply<Completions> },
-    Inspect { code: String, pos: usize, reply: Reply<Option<(String, String)>> },
-    Variables { reply: Reply<Vec<(String, String)>> },
+    Execute {
+        code: String,
+        reply: Reply<CellValue>,
+    },
+    Complete {
+        code: String,
+        pos: usize,
+        reply: Reply<Completions>,
+    },
+    Inspect {
+        code: String,
+        pos: usize,
+        reply: Reply<Option<(String, String)>>,
+    },
+    Variables {
+        reply: Reply<Vec<(String, String)>>,
+    },
 }
 
 /// Handle to the engine thread. Calls block until the engine answers.
@@ -65,6 +79,8 @@ pub struct Engine {
     jobs: Sender<Job>,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
+    /// cargo's progress lines while a cell's dependencies build (never, if fd 2 could not be captured).
+    build_progress: Receiver<String>,
     interrupter: Interrupter,
 }
 
@@ -118,10 +134,20 @@ fn compiler_processes(runtime_pid: Option<u32>) -> Vec<i32> {
     let mut parents = std::collections::HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             // The command name is in parentheses and may hold spaces; the ppid follows the state.
-            let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+                continue;
+            };
             if let Some(ppid) = after.split(' ').nth(1).and_then(|s| s.parse::<i32>().ok()) {
                 parents.insert(pid, ppid);
             }
@@ -161,7 +187,14 @@ impl Engine {
             .name("evcxr".into())
             .spawn(move || engine_thread(job_rx, out_tx, err_tx, child_slot))
             .expect("spawn the engine thread");
-        Engine { jobs, stdout, stderr, interrupter }
+        let build_progress = build_log::capture().unwrap_or_else(crossbeam_channel::never);
+        Engine {
+            jobs,
+            stdout,
+            stderr,
+            build_progress,
+            interrupter,
+        }
     }
 
     /// A handle that can stop the running cell from another thread.
@@ -170,9 +203,18 @@ impl Engine {
     }
 
     /// Runs Rust code (evcxr `:` commands included), calling `on_event` for output as it comes.
-    pub fn execute(&self, code: &str, on_event: &mut dyn FnMut(CellEvent)) -> Result<CellValue, ErrorReport> {
+    pub fn execute(
+        &self,
+        code: &str,
+        on_event: &mut dyn FnMut(CellEvent),
+    ) -> Result<CellValue, ErrorReport> {
+        // Progress lines from before this cell (the engine's own warm-up) are not the cell's.
+        while self.build_progress.try_recv().is_ok() {}
         let (reply, answer) = crossbeam_channel::bounded(1);
-        self.send(Job::Execute { code: code.to_owned(), reply })?;
+        self.send(Job::Execute {
+            code: code.to_owned(),
+            reply,
+        })?;
         let mut display: Option<(String, usize, Vec<String>)> = None;
         let mut handle_stdout = |line: String, on_event: &mut dyn FnMut(CellEvent)| {
             if let Some((mime, left, lines)) = &mut display {
@@ -185,12 +227,17 @@ impl Engine {
                 }
                 return;
             }
-            if let Some(rest) = line.strip_prefix(prelude::DISPLAY_MARKER).and_then(|r| r.strip_prefix(' ')) {
+            if let Some(rest) = line
+                .strip_prefix(prelude::DISPLAY_MARKER)
+                .and_then(|r| r.strip_prefix(' '))
+            {
                 let mut parts = rest.rsplitn(2, ' ');
                 let count = parts.next().and_then(|n| n.parse::<usize>().ok());
                 if let (Some(count), Some(mime)) = (count, parts.next()) {
                     if count == 0 {
-                        on_event(CellEvent::Display(with_text_twin(Bundle::default().with(mime, ""))));
+                        on_event(CellEvent::Display(with_text_twin(
+                            Bundle::default().with(mime, ""),
+                        )));
                     } else {
                         display = Some((mime.to_owned(), count, Vec::new()));
                     }
@@ -207,6 +254,7 @@ impl Engine {
             select! {
                 recv(self.stdout) -> line => if let Ok(line) = line { handle_stdout(line, on_event) },
                 recv(self.stderr) -> line => if let Ok(line) = line { on_event(CellEvent::Stream(StreamName::Stderr, line + "\n")) },
+                recv(self.build_progress) -> line => if let Ok(line) = line { on_event(CellEvent::Stream(StreamName::Stderr, line)) },
                 recv(answer) -> result => break result.unwrap_or_else(|_| Err(engine_gone())),
             }
         };
@@ -224,14 +272,22 @@ impl Engine {
     /// Completions at byte offset `pos`.
     pub fn complete(&self, code: &str, pos: usize) -> Result<Completions, ErrorReport> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        self.send(Job::Complete { code: code.to_owned(), pos, reply })?;
+        self.send(Job::Complete {
+            code: code.to_owned(),
+            pos,
+            reply,
+        })?;
         answer.recv().unwrap_or_else(|_| Err(engine_gone()))
     }
 
     /// Documentation of what is at byte offset `pos`: `(plain text, html)`.
     pub fn inspect(&self, code: &str, pos: usize) -> Result<Option<(String, String)>, ErrorReport> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        self.send(Job::Inspect { code: code.to_owned(), pos, reply })?;
+        self.send(Job::Inspect {
+            code: code.to_owned(),
+            pos,
+            reply,
+        })?;
         answer.recv().unwrap_or_else(|_| Err(engine_gone()))
     }
 
@@ -247,6 +303,18 @@ impl Engine {
     }
 }
 
+/// "variables lost: a, b (functions, types and `use`s are kept)" or "no variables were lost".
+pub fn lost_variables_sentence(lost: &[String]) -> String {
+    if lost.is_empty() {
+        "no variables were lost".to_owned()
+    } else {
+        format!(
+            "variables lost: {} (functions, types and `use`s are kept)",
+            lost.join(", ")
+        )
+    }
+}
+
 fn engine_gone() -> ErrorReport {
     ErrorReport::new("EngineError", "the Rust engine stopped; restart the kernel")
 }
@@ -254,12 +322,20 @@ fn engine_gone() -> ErrorReport {
 fn with_text_twin(mut bundle: Bundle) -> Bundle {
     if !bundle.data.contains_key("text/plain") {
         let mimes: Vec<String> = bundle.data.keys().cloned().collect();
-        bundle.data.insert("text/plain".into(), format!("<{}>", mimes.join(", ")).into());
+        bundle.data.insert(
+            "text/plain".into(),
+            format!("<{}>", mimes.join(", ")).into(),
+        );
     }
     bundle
 }
 
-fn engine_thread(jobs: Receiver<Job>, out_tx: Sender<String>, err_tx: Sender<String>, child_slot: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>) {
+fn engine_thread(
+    jobs: Receiver<Job>,
+    out_tx: Sender<String>,
+    err_tx: Sender<String>,
+    child_slot: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>,
+) {
     let created = evcxr::CommandContext::new();
     let (mut ctx, outputs) = match created {
         Ok(pair) => pair,
@@ -284,7 +360,9 @@ fn engine_thread(jobs: Receiver<Job>, out_tx: Sender<String>, err_tx: Sender<Str
                 let _ = reply.send(execute(&mut ctx, &code));
             }
             Job::Complete { code, pos, reply } => {
-                let result = ctx.completions(&code, pos).map_err(|e| ErrorReport::new("CompletionError", e.to_string()));
+                let result = ctx
+                    .completions(&code, pos)
+                    .map_err(|e| ErrorReport::new("CompletionError", e.to_string()));
                 let _ = reply.send(result.map(|c| Completions {
                     kinds: c.completions.iter().map(|x| x.kind.to_owned()).collect(),
                     matches: c.completions.into_iter().map(|x| x.code).collect(),
@@ -301,7 +379,10 @@ fn engine_thread(jobs: Receiver<Job>, out_tx: Sender<String>, err_tx: Sender<Str
                 let _ = reply.send(result);
             }
             Job::Variables { reply } => {
-                let vars = ctx.variables_and_types().map(|(n, t)| (n.to_owned(), t.to_owned())).collect();
+                let vars = ctx
+                    .variables_and_types()
+                    .map(|(n, t)| (n.to_owned(), t.to_owned()))
+                    .collect();
                 let _ = reply.send(Ok(vars));
             }
         }
@@ -330,7 +411,10 @@ fn fail(job: Job, error: ErrorReport) {
 }
 
 fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, ErrorReport> {
-    let before: Vec<String> = ctx.variables_and_types().map(|(n, _)| n.to_owned()).collect();
+    let before: Vec<String> = ctx
+        .variables_and_types()
+        .map(|(n, _)| n.to_owned())
+        .collect();
     match ctx.execute(code) {
         Ok(outputs) => {
             if outputs.content_by_mime_type.is_empty() {
@@ -340,28 +424,40 @@ fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, Err
             for (mime, content) in outputs.content_by_mime_type {
                 bundle.data.insert(mime, content.into());
             }
-            Ok(CellValue { result: Some(with_text_twin(bundle)) })
+            Ok(CellValue {
+                result: Some(with_text_twin(bundle)),
+            })
         }
         Err(evcxr::Error::CompilationErrors(errors)) => {
-            let rendered: Vec<String> = errors.iter().map(|e| report::render_compile_error(e, code)).collect();
+            let rendered: Vec<String> = errors
+                .iter()
+                .map(|e| report::render_compile_error(e, code))
+                .collect();
             let first = errors.first().map(|e| e.message()).unwrap_or_default();
             let mut report = ErrorReport::new("CompileError", first);
             report.traceback = rendered;
             Err(report)
         }
         Err(evcxr::Error::SubprocessTerminated(message)) => {
-            let after: Vec<String> = ctx.variables_and_types().map(|(n, _)| n.to_owned()).collect();
-            let lost: Vec<&String> = before.iter().filter(|v| !after.contains(v)).collect();
-            let lost = if lost.is_empty() {
-                "no variables were lost".to_owned()
-            } else {
-                format!("variables lost: {}", lost.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
-            };
-            Err(ErrorReport::new("ProcessTerminated", format!("{} ({lost})", message.trim())))
+            let after: Vec<String> = ctx
+                .variables_and_types()
+                .map(|(n, _)| n.to_owned())
+                .collect();
+            let lost: Vec<String> = before.into_iter().filter(|v| !after.contains(v)).collect();
+            let mut report = ErrorReport::new(
+                "ProcessTerminated",
+                format!("{}; {}", message.trim(), lost_variables_sentence(&lost)),
+            );
+            report.lost_variables = Some(lost);
+            Err(report)
         }
-        Err(evcxr::Error::TypeRedefinedVariablesLost(vars)) => {
-            Err(ErrorReport::new("VariablesLost", format!("a type was redefined; these variables were lost: {}", vars.join(", "))))
-        }
+        Err(evcxr::Error::TypeRedefinedVariablesLost(vars)) => Err(ErrorReport::new(
+            "VariablesLost",
+            format!(
+                "a type was redefined; these variables were lost: {}",
+                vars.join(", ")
+            ),
+        )),
         Err(e) => Err(ErrorReport::new("EvcxrError", e.to_string())),
     }
 }

@@ -14,7 +14,11 @@ use std::os::fd::{FromRawFd, RawFd};
 pub const PARTIAL_LINE: &str = "\u{1}RCK_PARTIAL_LINE";
 
 /// The markers of evcxr's child protocol that must start a line.
-const MARKERS: [&str; 3] = ["EVCXR_EXECUTION_COMPLETE", "EVCXR_PANIC_NOTIFICATION", "EVCXR_BEGIN_CONTENT"];
+const MARKERS: [&str; 3] = [
+    "EVCXR_EXECUTION_COMPLETE",
+    "EVCXR_PANIC_NOTIFICATION",
+    "EVCXR_BEGIN_CONTENT",
+];
 
 /// In evcxr's runtime child, before `evcxr::runtime_hook()`: routes fd 1 through the relay.
 /// Does nothing in the kernel process itself.
@@ -60,7 +64,11 @@ fn relay(mut from: impl Read, mut to: impl Write) {
 /// One line (without its newline) → the bytes to write, newline(s) included.
 fn split_markers(line: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(line);
-    let cut = MARKERS.iter().filter_map(|m| text.find(m)).filter(|&at| at > 0).min();
+    let cut = MARKERS
+        .iter()
+        .filter_map(|m| text.find(m))
+        .filter(|&at| at > 0)
+        .min();
     match cut {
         Some(at) => format!("{}{PARTIAL_LINE}\n{}\n", &text[..at], &text[at..]).into_bytes(),
         None => {
@@ -78,7 +86,10 @@ mod tests {
     #[test]
     fn markers_get_their_own_line() {
         let mut out = Vec::new();
-        relay(&b"hello\nno newlineEVCXR_EXECUTION_COMPLETE\nEVCXR_EXECUTION_COMPLETE\n"[..], &mut out);
+        relay(
+            &b"hello\nno newlineEVCXR_EXECUTION_COMPLETE\nEVCXR_EXECUTION_COMPLETE\n"[..],
+            &mut out,
+        );
         let out = String::from_utf8(out).unwrap();
         assert_eq!(out, format!("hello\nno newline{PARTIAL_LINE}\nEVCXR_EXECUTION_COMPLETE\nEVCXR_EXECUTION_COMPLETE\n"));
     }

@@ -8,17 +8,33 @@ use evcxr::CompilationError;
 pub fn render_compile_error(error: &CompilationError, cell: &str) -> String {
     let lines: Vec<&str> = cell.lines().collect();
     let code = error.code().map(|c| format!("[{c}]")).unwrap_or_default();
-    let mut out = format!("\x1b[1;31m{}{code}\x1b[0m\x1b[1m: {}\x1b[0m\n", error.level(), error.message());
+    let mut out = format!(
+        "\x1b[1;31m{}{code}\x1b[0m\x1b[1m: {}\x1b[0m\n",
+        error.level(),
+        error.message()
+    );
     for spanned in error.spanned_messages() {
         let Some(span) = &spanned.span else { continue };
-        let Some(line) = lines.get(span.start_line.saturating_sub(1)) else { continue };
+        let Some(line) = lines.get(span.start_line.saturating_sub(1)) else {
+            continue;
+        };
         let gutter = span.start_line.to_string().len();
         let start = span.start_column.saturating_sub(1);
-        let end = if span.end_line == span.start_line { span.end_column.saturating_sub(1).max(start + 1) } else { line.chars().count().max(start + 1) };
+        let end = if span.end_line == span.start_line {
+            span.end_column.saturating_sub(1).max(start + 1)
+        } else {
+            line.chars().count().max(start + 1)
+        };
         let marker = if spanned.is_primary { '^' } else { '-' };
-        out.push_str(&format!("{:gutter$}\x1b[1;34m-->\x1b[0m cell:{}:{}\n", "", span.start_line, span.start_column));
+        out.push_str(&format!(
+            "{:gutter$}\x1b[1;34m-->\x1b[0m cell:{}:{}\n",
+            "", span.start_line, span.start_column
+        ));
         out.push_str(&format!("{:gutter$} \x1b[1;34m|\x1b[0m\n", ""));
-        out.push_str(&format!("\x1b[1;34m{}\x1b[0m \x1b[1;34m|\x1b[0m {line}\n", span.start_line));
+        out.push_str(&format!(
+            "\x1b[1;34m{}\x1b[0m \x1b[1;34m|\x1b[0m {line}\n",
+            span.start_line
+        ));
         out.push_str(&format!(
             "{:gutter$} \x1b[1;34m|\x1b[0m {}\x1b[1;31m{}\x1b[0m {}\n",
             "",

@@ -42,20 +42,42 @@ impl History {
         let entries: Vec<Entry> = path
             .as_ref()
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|text| text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+            .map(|text| {
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let session = entries.iter().map(|e| e.session).max().unwrap_or(0) + 1;
-        History { path, entries, session }
+        History {
+            path,
+            entries,
+            session,
+        }
     }
 
     /// Records one input of this session.
     pub fn record(&mut self, line: u32, input: &str) {
-        let entry = Entry { session: self.session, line: i64::from(line), input: input.to_owned() };
+        let entry = Entry {
+            session: self.session,
+            line: i64::from(line),
+            input: input.to_owned(),
+        };
         if let Some(path) = &self.path {
-            let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| {
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                writeln!(f, "{}", serde_json::to_string(&entry).expect("entries serialise"))
-            });
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| {
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)?;
+                    writeln!(
+                        f,
+                        "{}",
+                        serde_json::to_string(&entry).expect("entries serialise")
+                    )
+                });
             if let Err(e) = written {
                 tracing::warn!("history not saved to {}: {e}", path.display());
             }
@@ -71,7 +93,11 @@ impl History {
     /// Entries of one session (0: this one; negative: counted back from this one) with
     /// `start <= line < stop`.
     pub fn range(&self, session: i64, start: i64, stop: Option<i64>) -> Vec<Entry> {
-        let session = if session <= 0 { self.session + session } else { session };
+        let session = if session <= 0 {
+            self.session + session
+        } else {
+            session
+        };
         self.entries
             .iter()
             .filter(|e| e.session == session && e.line >= start && stop.is_none_or(|s| e.line < s))
@@ -81,10 +107,19 @@ impl History {
 
     /// Entries whose input matches a glob (`*` and `?`), newest last, at most `n` (if given).
     pub fn search(&self, pattern: &str, n: Option<usize>, unique: bool) -> Vec<Entry> {
-        let mut found: Vec<Entry> = self.entries.iter().filter(|e| glob(pattern, &e.input)).cloned().collect();
+        let mut found: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|e| glob(pattern, &e.input))
+            .cloned()
+            .collect();
         if unique {
             let mut seen = std::collections::HashSet::new();
-            let mut kept: Vec<Entry> = found.into_iter().rev().filter(|e| seen.insert(e.input.clone())).collect();
+            let mut kept: Vec<Entry> = found
+                .into_iter()
+                .rev()
+                .filter(|e| seen.insert(e.input.clone()))
+                .collect();
             kept.reverse();
             found = kept;
         }
@@ -132,10 +167,17 @@ mod tests {
         first.record(2, "a + 1");
         let mut second = History::open(Some(path.clone()));
         second.record(1, "println!(\"hi\")");
-        assert_eq!(second.tail(2).iter().map(|e| (e.session, e.line)).collect::<Vec<_>>(), [(1, 2), (2, 1)]);
+        assert_eq!(
+            second
+                .tail(2)
+                .iter()
+                .map(|e| (e.session, e.line))
+                .collect::<Vec<_>>(),
+            [(1, 2), (2, 1)]
+        );
         assert_eq!(second.range(-1, 1, None).len(), 2);
         assert_eq!(second.range(0, 1, Some(2))[0].input, "println!(\"hi\")");
-        assert_eq!(second.search("a*", None, false).len(), 2);
+        assert_eq!(second.search("*a*", None, false).len(), 2);
         assert_eq!(second.search("*hi*", Some(1), true)[0].session, 2);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -10,9 +10,9 @@ mod interrupt;
 mod output;
 mod router;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::collections::VecDeque;
 
 use crossbeam_channel::Receiver;
 use serde_json::{json, Map, Value};
@@ -24,9 +24,9 @@ pub use output::{new_display_id, IopubMessage, Output, StreamName};
 use crate::engine::{is_complete, Completeness, Engine, Interrupter, Stopped};
 use crate::magics::{CellRunner, Registry};
 use crate::protocol::content::{
-    CommInfoReply, CompleteReply, CompleteRequest, ExecuteReply, ExecuteRequest, HelpLink, HistoryReply,
-    HistoryRequest, InspectReply, InspectRequest, IsCompleteReply, IsCompleteRequest, KernelInfoReply, LanguageInfo,
-    Shutdown,
+    CommInfoReply, CompleteReply, CompleteRequest, ExecuteReply, ExecuteRequest, HelpLink,
+    HistoryReply, HistoryRequest, InspectReply, InspectRequest, IsCompleteReply, IsCompleteRequest,
+    KernelInfoReply, LanguageInfo, Shutdown,
 };
 use crate::protocol::{Header, WireMessage, PROTOCOL_VERSION};
 use history::History;
@@ -42,6 +42,8 @@ pub struct ErrorReport {
     pub evalue: String,
     /// The lines to show (they may carry ANSI colours).
     pub traceback: Vec<String>,
+    /// When the Rust runtime process died (exit, abort, interrupt): the variables that died with it.
+    pub lost_variables: Option<Vec<String>>,
 }
 
 impl ErrorReport {
@@ -50,7 +52,12 @@ impl ErrorReport {
         let ename = ename.into();
         let evalue = evalue.into();
         let traceback = vec![format!("\x1b[0;31m{ename}\x1b[0m: {evalue}")];
-        ErrorReport { ename, evalue, traceback }
+        ErrorReport {
+            ename,
+            evalue,
+            traceback,
+            lost_variables: None,
+        }
     }
 }
 
@@ -115,7 +122,11 @@ impl Kernel {
     }
 
     fn status(&self, parent: Option<&Header>, state: &str) {
-        let output = Output::new(self.outbox.iopub.clone(), parent.cloned().map(Arc::new), false);
+        let output = Output::new(
+            self.outbox.iopub.clone(),
+            parent.cloned().map(Arc::new),
+            false,
+        );
         output.publish("status", json!({ "execution_state": state }));
     }
 
@@ -139,8 +150,9 @@ impl Kernel {
                 while let Ok(next) = requests.try_recv() {
                     queue.push_back(next);
                 }
-                let (aborted, kept): (VecDeque<_>, VecDeque<_>) =
-                    queue.drain(..).partition(|m| m.header.msg_type == "execute_request");
+                let (aborted, kept): (VecDeque<_>, VecDeque<_>) = queue
+                    .drain(..)
+                    .partition(|m| m.header.msg_type == "execute_request");
                 queue = kept;
                 for m in aborted {
                     self.status(Some(&m.header), "busy");
@@ -155,15 +167,31 @@ impl Kernel {
     fn handle_shell(&self, request: &WireMessage, history: &mut History) -> bool {
         let msg_type = request.header.msg_type.as_str();
         let result = match msg_type {
-            "kernel_info_request" => Ok(self.reply_shell(request, "kernel_info_reply", self.kernel_info())),
+            "kernel_info_request" => {
+                self.reply_shell(request, "kernel_info_reply", self.kernel_info());
+                Ok(())
+            }
             "execute_request" => return self.execute(request, history),
-            "complete_request" => request.content_as::<CompleteRequest>().map(|r| self.complete(request, r)),
-            "inspect_request" => request.content_as::<InspectRequest>().map(|r| self.inspect(request, r)),
+            "complete_request" => request
+                .content_as::<CompleteRequest>()
+                .map(|r| self.complete(request, r)),
+            "inspect_request" => request
+                .content_as::<InspectRequest>()
+                .map(|r| self.inspect(request, r)),
             "is_complete_request" => request.content_as::<IsCompleteRequest>().map(|r| {
                 let reply = match is_complete(&r.code) {
-                    Completeness::Complete => IsCompleteReply { status: "complete", indent: None },
-                    Completeness::Incomplete(indent) => IsCompleteReply { status: "incomplete", indent: Some(indent) },
-                    Completeness::Invalid => IsCompleteReply { status: "invalid", indent: None },
+                    Completeness::Complete => IsCompleteReply {
+                        status: "complete",
+                        indent: None,
+                    },
+                    Completeness::Incomplete(indent) => IsCompleteReply {
+                        status: "incomplete",
+                        indent: Some(indent),
+                    },
+                    Completeness::Invalid => IsCompleteReply {
+                        status: "invalid",
+                        indent: None,
+                    },
                 };
                 self.reply_shell(request, "is_complete_reply", reply)
             }),
@@ -173,21 +201,43 @@ impl Kernel {
                     "search" => history.search(r.pattern.as_deref().unwrap_or("*"), r.n, r.unique),
                     _ => history.tail(r.n.unwrap_or(10)),
                 };
-                let history = entries.into_iter().map(|e| (e.session, e.line, e.input)).collect();
-                self.reply_shell(request, "history_reply", HistoryReply { status: "ok", history })
+                let history = entries
+                    .into_iter()
+                    .map(|e| (e.session, e.line, e.input))
+                    .collect();
+                self.reply_shell(
+                    request,
+                    "history_reply",
+                    HistoryReply {
+                        status: "ok",
+                        history,
+                    },
+                )
             }),
-            "comm_info_request" => Ok(self.reply_shell(request, "comm_info_reply", CommInfoReply { status: "ok", comms: Map::new() })),
+            "comm_info_request" => {
+                self.reply_shell(
+                    request,
+                    "comm_info_reply",
+                    CommInfoReply {
+                        status: "ok",
+                        comms: Map::new(),
+                    },
+                );
+                Ok(())
+            }
             // No comm targets: opening one is answered with a comm_close on iopub (spec).
             "comm_open" => {
                 if let Some(id) = request.content.get("comm_id") {
-                    self.output_for(request, false).publish("comm_close", json!({"comm_id": id, "data": {}}));
+                    self.output_for(request, false)
+                        .publish("comm_close", json!({"comm_id": id, "data": {}}));
                 }
                 Ok(())
             }
             "comm_msg" | "comm_close" => Ok(()),
             other => {
                 tracing::warn!("unknown shell request {other}");
-                Ok(self.reply_unknown(request, &self.outbox.shell))
+                self.reply_unknown(request, &self.outbox.shell);
+                Ok(())
             }
         };
         if let Err(e) = result {
@@ -199,7 +249,11 @@ impl Kernel {
     }
 
     fn output_for(&self, request: &WireMessage, silent: bool) -> Output {
-        Output::new(self.outbox.iopub.clone(), Some(Arc::new(request.header.clone())), silent)
+        Output::new(
+            self.outbox.iopub.clone(),
+            Some(Arc::new(request.header.clone())),
+            silent,
+        )
     }
 
     fn execute(&self, request: &WireMessage, history: &mut History) -> bool {
@@ -216,13 +270,20 @@ impl Kernel {
             self.execution_count.fetch_add(1, Ordering::SeqCst) + 1
         };
         let out = self.output_for(request, r.silent);
-        out.publish("execute_input", json!({"code": r.code, "execution_count": count}));
+        out.publish(
+            "execute_input",
+            json!({"code": r.code, "execution_count": count}),
+        );
         if r.store_history && !r.silent {
             history.record(count, &r.code);
         }
         self.interrupt.reset();
         self.executing.store(true, Ordering::SeqCst);
-        let mut router = Router { engine: &self.engine, registry: &self.registry, interrupt: &self.interrupt };
+        let mut router = Router {
+            engine: &self.engine,
+            registry: &self.registry,
+            interrupt: &self.interrupt,
+        };
         let result = router.run_cell(&r.code, &out);
         self.executing.store(false, Ordering::SeqCst);
         match result {
@@ -230,28 +291,36 @@ impl Kernel {
                 if let Some(bundle) = value {
                     out.publish("execute_result", json!({"execution_count": count, "data": bundle.data, "metadata": bundle.metadata}));
                 }
-                self.reply_shell(request, "execute_reply", ExecuteReply {
-                    status: "ok",
-                    execution_count: count,
-                    user_expressions: Some(Map::new()),
-                    payload: Some(Vec::new()),
-                    ename: None,
-                    evalue: None,
-                    traceback: None,
-                });
+                self.reply_shell(
+                    request,
+                    "execute_reply",
+                    ExecuteReply {
+                        status: "ok",
+                        execution_count: count,
+                        user_expressions: Some(Map::new()),
+                        payload: Some(Vec::new()),
+                        ename: None,
+                        evalue: None,
+                        traceback: None,
+                    },
+                );
                 false
             }
             Err(report) => {
                 out.publish("error", json!({"ename": report.ename, "evalue": report.evalue, "traceback": report.traceback}));
-                self.reply_shell(request, "execute_reply", ExecuteReply {
-                    status: "error",
-                    execution_count: count,
-                    user_expressions: Some(Map::new()),
-                    payload: Some(Vec::new()),
-                    ename: Some(report.ename),
-                    evalue: Some(report.evalue),
-                    traceback: Some(report.traceback),
-                });
+                self.reply_shell(
+                    request,
+                    "execute_reply",
+                    ExecuteReply {
+                        status: "error",
+                        execution_count: count,
+                        user_expressions: Some(Map::new()),
+                        payload: Some(Vec::new()),
+                        ename: Some(report.ename),
+                        evalue: Some(report.evalue),
+                        traceback: Some(report.traceback),
+                    },
+                );
                 r.stop_on_error
             }
         }
@@ -259,16 +328,17 @@ impl Kernel {
 
     fn complete(&self, request: &WireMessage, r: CompleteRequest) {
         let byte_pos = byte_offset(&r.code, r.cursor_pos);
-        let (matches, kinds, start, end) = match magic_completions(&self.registry, &r.code, byte_pos) {
-            Some(found) => found,
-            None => match self.engine.complete(&r.code, byte_pos) {
-                Ok(c) => (c.matches, c.kinds, c.start, c.end),
-                Err(e) => {
-                    tracing::warn!("completion failed: {}", e.evalue);
-                    (Vec::new(), Vec::new(), byte_pos, byte_pos)
-                }
-            },
-        };
+        let (matches, kinds, start, end) =
+            match magic_completions(&self.registry, &r.code, byte_pos) {
+                Some(found) => found,
+                None => match self.engine.complete(&r.code, byte_pos) {
+                    Ok(c) => (c.matches, c.kinds, c.start, c.end),
+                    Err(e) => {
+                        tracing::warn!("completion failed: {}", e.evalue);
+                        (Vec::new(), Vec::new(), byte_pos, byte_pos)
+                    }
+                },
+            };
         let cursor_start = char_offset(&r.code, start);
         let cursor_end = char_offset(&r.code, end);
         let types: Vec<Value> = matches
@@ -276,19 +346,25 @@ impl Kernel {
             .zip(&kinds)
             .map(|(text, kind)| json!({"start": cursor_start, "end": cursor_end, "text": text, "type": kind}))
             .collect();
-        self.reply_shell(request, "complete_reply", CompleteReply {
-            status: "ok",
-            matches,
-            cursor_start,
-            cursor_end,
-            metadata: json!({"_jupyter_types_experimental": types}),
-        });
+        self.reply_shell(
+            request,
+            "complete_reply",
+            CompleteReply {
+                status: "ok",
+                matches,
+                cursor_start,
+                cursor_end,
+                metadata: json!({"_jupyter_types_experimental": types}),
+            },
+        );
     }
 
     fn inspect(&self, request: &WireMessage, r: InspectRequest) {
         let byte_pos = byte_offset(&r.code, r.cursor_pos);
         // Inspect the whole identifier under the cursor, not only the part before it.
-        let end = r.code[byte_pos..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(r.code.len(), |i| byte_pos + i);
+        let end = r.code[byte_pos..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(r.code.len(), |i| byte_pos + i);
         let found = self.engine.inspect(&r.code, end).unwrap_or_else(|e| {
             tracing::warn!("inspection failed: {}", e.evalue);
             None
@@ -298,7 +374,16 @@ impl Kernel {
             data.insert("text/plain".into(), plain.clone().into());
             data.insert("text/html".into(), html.clone().into());
         }
-        self.reply_shell(request, "inspect_reply", InspectReply { status: "ok", found: found.is_some(), data, metadata: Map::new() });
+        self.reply_shell(
+            request,
+            "inspect_reply",
+            InspectReply {
+                status: "ok",
+                found: found.is_some(),
+                data,
+                metadata: Map::new(),
+            },
+        );
     }
 
     /// Handles one control request (busy/idle around it).
@@ -306,14 +391,26 @@ impl Kernel {
         self.status(Some(&request.header), "busy");
         let mut outcome = ControlOutcome::Continue;
         match request.header.msg_type.as_str() {
-            "kernel_info_request" => self.reply_control(request, "kernel_info_reply", self.kernel_info()),
+            "kernel_info_request" => {
+                self.reply_control(request, "kernel_info_reply", self.kernel_info())
+            }
             "interrupt_request" => {
                 self.interrupt();
                 self.reply_control(request, "interrupt_reply", json!({"status": "ok"}));
             }
             "shutdown_request" => {
-                let r = request.content_as::<Shutdown>().unwrap_or(Shutdown { status: None, restart: false });
-                self.reply_control(request, "shutdown_reply", Shutdown { status: Some("ok".into()), restart: r.restart });
+                let r = request.content_as::<Shutdown>().unwrap_or(Shutdown {
+                    status: None,
+                    restart: false,
+                });
+                self.reply_control(
+                    request,
+                    "shutdown_reply",
+                    Shutdown {
+                        status: Some("ok".into()),
+                        restart: r.restart,
+                    },
+                );
                 outcome = ControlOutcome::Shutdown { restart: r.restart };
             }
             _ => self.reply_unknown(request, &self.outbox.control),
@@ -336,7 +433,11 @@ impl Kernel {
     }
 
     fn kernel_info(&self) -> KernelInfoReply {
-        let version = self.rustc_version.get().cloned().unwrap_or_else(rustc_version_now);
+        let version = self
+            .rustc_version
+            .get()
+            .cloned()
+            .unwrap_or_else(rustc_version_now);
         KernelInfoReply {
             status: "ok",
             protocol_version: PROTOCOL_VERSION,
@@ -365,11 +466,17 @@ impl Kernel {
     }
 
     fn reply_shell(&self, request: &WireMessage, msg_type: &str, content: impl serde::Serialize) {
-        let _ = self.outbox.shell.send(request.reply(msg_type, &self.session, content));
+        let _ = self
+            .outbox
+            .shell
+            .send(request.reply(msg_type, &self.session, content));
     }
 
     fn reply_control(&self, request: &WireMessage, msg_type: &str, content: impl serde::Serialize) {
-        let _ = self.outbox.control.send(request.reply(msg_type, &self.session, content));
+        let _ = self
+            .outbox
+            .control
+            .send(request.reply(msg_type, &self.session, content));
     }
 
     /// Unknown request types get an error reply, never silence.
@@ -407,17 +514,34 @@ fn rustc_version_now() -> String {
 }
 
 /// Completions of magic names after `%` or `%%` at the start of a line.
-fn magic_completions(registry: &Registry, code: &str, byte_pos: usize) -> Option<(Vec<String>, Vec<String>, usize, usize)> {
+fn magic_completions(
+    registry: &Registry,
+    code: &str,
+    byte_pos: usize,
+) -> Option<(Vec<String>, Vec<String>, usize, usize)> {
     let line_start = code[..byte_pos].rfind('\n').map_or(0, |i| i + 1);
     let typed = &code[line_start..byte_pos];
-    let prefix = if typed.starts_with("%%") { "%%" } else if typed.starts_with('%') { "%" } else { return None };
+    let prefix = if typed.starts_with("%%") {
+        "%%"
+    } else if typed.starts_with('%') {
+        "%"
+    } else {
+        return None;
+    };
     let name = &typed[prefix.len()..];
     if name.contains(char::is_whitespace) {
         return None;
     }
     let matches: Vec<String> = registry
         .iter()
-        .filter(|m| m.name().starts_with(name) && if prefix == "%%" { m.forms().cell } else { m.forms().line })
+        .filter(|m| {
+            m.name().starts_with(name)
+                && if prefix == "%%" {
+                    m.forms().cell
+                } else {
+                    m.forms().line
+                }
+        })
         .map(|m| format!("{prefix}{}", m.name()))
         .collect();
     let kinds = vec!["magic".to_owned(); matches.len()];
@@ -426,7 +550,9 @@ fn magic_completions(registry: &Registry, code: &str, byte_pos: usize) -> Option
 
 /// Unicode code points → byte offset (clamped to the end).
 fn byte_offset(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| i)
 }
 
 /// Byte offset → Unicode code points.

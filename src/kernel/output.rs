@@ -41,7 +41,11 @@ pub struct Output {
 
 impl Output {
     /// An output that sends to `tx` on behalf of `parent`.
-    pub fn new(tx: UnboundedSender<IopubMessage>, parent: Option<Arc<Header>>, silent: bool) -> Self {
+    pub fn new(
+        tx: UnboundedSender<IopubMessage>,
+        parent: Option<Arc<Header>>,
+        silent: bool,
+    ) -> Self {
         Output { tx, parent, silent }
     }
 
@@ -97,7 +101,10 @@ impl Output {
 
     /// Replaces every output that was shown with `display_id`, wherever it is in the notebook.
     pub fn update_display(&self, bundle: &Bundle, display_id: &str) {
-        self.publish("update_display_data", bundle_content(bundle, Some(display_id)));
+        self.publish(
+            "update_display_data",
+            bundle_content(bundle, Some(display_id)),
+        );
     }
 
     /// Clears the cell's output (`wait`: only when the next output arrives, to avoid flicker).

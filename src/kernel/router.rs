@@ -2,7 +2,7 @@
 //! runs each part where it belongs.
 
 use crate::display::Bundle;
-use crate::engine::{CellEvent, Engine};
+use crate::engine::{lost_variables_sentence, CellEvent, Engine};
 use crate::magics::parse::{plan_cell, CellPlan};
 use crate::magics::{CellRunner, MagicCall, MagicContext, MagicError, Registry};
 
@@ -43,21 +43,38 @@ impl CellRunner for Router<'_> {
 }
 
 impl Router<'_> {
-    fn run_magic(&mut self, call: &MagicCall<'_>, out: &Output) -> Result<Option<Bundle>, ErrorReport> {
+    fn run_magic(
+        &mut self,
+        call: &MagicCall<'_>,
+        out: &Output,
+    ) -> Result<Option<Bundle>, ErrorReport> {
         let Some(magic) = self.registry.get(call.name) else {
             return Err(MagicError::Unknown(call.name.to_owned()).into_report());
         };
         let forms = magic.forms();
         let is_cell = call.body.is_some();
         if is_cell && !forms.cell {
-            return Err(MagicError::WrongForm(format!("%%{0} is not a cell magic; use %{0} on a line", call.name)).into_report());
+            return Err(MagicError::WrongForm(format!(
+                "%%{0} is not a cell magic; use %{0} on a line",
+                call.name
+            ))
+            .into_report());
         }
         if !is_cell && !forms.line {
-            return Err(MagicError::WrongForm(format!("%{0} is a cell magic: put %%{0} on the first line of the cell", call.name)).into_report());
+            return Err(MagicError::WrongForm(format!(
+                "%{0} is a cell magic: put %%{0} on the first line of the cell",
+                call.name
+            ))
+            .into_report());
         }
         let registry = self.registry.clone();
         let interrupt = self.interrupt.clone();
-        let mut ctx = MagicContext { out, interrupt: &interrupt, cells: self, registry: &registry };
+        let mut ctx = MagicContext {
+            out,
+            interrupt: &interrupt,
+            cells: self,
+            registry: &registry,
+        };
         match magic.run(call, &mut ctx) {
             Ok(value) => Ok(value),
             Err(MagicError::Help(text)) => {
@@ -81,10 +98,16 @@ impl Router<'_> {
         let mut panic: Option<Vec<String>> = None;
         let value = self.engine.execute(code, &mut |event| match event {
             CellEvent::Stream(StreamName::Stderr, text) if panic.is_some() => {
-                panic.as_mut().expect("checked").push(text.trim_end().to_owned());
+                panic
+                    .as_mut()
+                    .expect("checked")
+                    .push(text.trim_end().to_owned());
             }
             CellEvent::Stream(name, text) => {
-                if name == StreamName::Stderr && text.starts_with("thread '") && text.contains(" panicked at ") {
+                if name == StreamName::Stderr
+                    && text.starts_with("thread '")
+                    && text.contains(" panicked at ")
+                {
                     panic = Some(vec![text.trim_end().to_owned()]);
                 } else {
                     out.stream(name, &text);
@@ -94,8 +117,17 @@ impl Router<'_> {
         });
         if self.interrupt.is_raised() {
             let detail = match &value {
-                Err(report) if report.ename == "ProcessTerminated" => report.evalue.clone(),
-                _ => "interrupted while compiling; the cell did not run and every variable is kept".to_owned(),
+                Err(ErrorReport {
+                    lost_variables: Some(lost),
+                    ..
+                }) => {
+                    format!(
+                        "the cell was stopped while it ran; {}",
+                        lost_variables_sentence(lost)
+                    )
+                }
+                _ => "interrupted while compiling; the cell did not run and every variable is kept"
+                    .to_owned(),
             };
             return Err(ErrorReport::new("KeyboardInterrupt", detail));
         }
@@ -108,7 +140,9 @@ impl Router<'_> {
         }
         // `println!(…)` as the last expression evaluates to `()`: nothing worth showing.
         if let Some(bundle) = &value.result {
-            if bundle.data.len() == 1 && bundle.data.get("text/plain").and_then(|v| v.as_str()) == Some("()") {
+            if bundle.data.len() == 1
+                && bundle.data.get("text/plain").and_then(|v| v.as_str()) == Some("()")
+            {
                 return Ok(None);
             }
         }

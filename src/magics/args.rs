@@ -30,7 +30,11 @@ mod tests {
     }
 
     fn call(args: &[&str]) -> MagicCall<'static> {
-        MagicCall { name: "demo", args: args.iter().map(|s| s.to_string()).collect(), body: None }
+        MagicCall {
+            name: "demo",
+            args: args.iter().map(|s| s.to_string()).collect(),
+            body: None,
+        }
     }
 
     #[test]
@@ -41,7 +45,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse::<Demo>(&call(&["--nodse", "3"])) {
-            Err(MagicError::Usage(text)) => assert!(text.contains("--nodse") && text.contains("Usage"), "{text}"),
+            Err(MagicError::Usage(text)) => {
+                assert!(text.contains("--nodse") && text.contains("Usage"), "{text}")
+            }
             other => panic!("{other:?}"),
         }
     }

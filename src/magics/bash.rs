@@ -29,10 +29,18 @@ impl Magic for Bash {
     fn forms(&self) -> MagicForms {
         MagicForms::CELL
     }
-    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
         let status = run_streaming(
-            Command::new("bash").arg("-c").arg(call.body.unwrap_or_default()).arg("bash").args(&args.script_args),
+            Command::new("bash")
+                .arg("-c")
+                .arg(call.body.unwrap_or_default())
+                .arg("bash")
+                .args(&args.script_args),
             ctx,
         )?;
         if status.success() {
@@ -45,7 +53,10 @@ impl Magic for Bash {
 
 /// Runs `command` in its own process group, forwarding stdout and stderr to the cell as they
 /// arrive. On interrupt the whole group gets SIGINT, then SIGKILL after two seconds.
-pub(crate) fn run_streaming(command: &mut Command, ctx: &mut MagicContext<'_>) -> Result<std::process::ExitStatus, MagicError> {
+pub(crate) fn run_streaming(
+    command: &mut Command,
+    ctx: &mut MagicContext<'_>,
+) -> Result<std::process::ExitStatus, MagicError> {
     use std::os::unix::process::CommandExt;
     let mut child = command
         .stdin(Stdio::null())
@@ -56,8 +67,14 @@ pub(crate) fn run_streaming(command: &mut Command, ctx: &mut MagicContext<'_>) -
         .map_err(|e| MagicError::Failed(format!("cannot start bash: {e}")))?;
     let (tx, rx) = mpsc::channel::<(StreamName, Vec<u8>)>();
     let readers = [
-        (StreamName::Stdout, Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>),
-        (StreamName::Stderr, Box::new(child.stderr.take().expect("piped"))),
+        (
+            StreamName::Stdout,
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+        ),
+        (
+            StreamName::Stderr,
+            Box::new(child.stderr.take().expect("piped")),
+        ),
     ]
     .map(|(name, mut pipe)| {
         let tx = tx.clone();
@@ -107,7 +124,9 @@ pub(crate) fn run_streaming(command: &mut Command, ctx: &mut MagicContext<'_>) -
     for r in readers {
         let _ = r.join();
     }
-    let status = child.wait().map_err(|e| MagicError::Failed(format!("waiting for bash: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| MagicError::Failed(format!("waiting for bash: {e}")))?;
     if signalled_at.is_some() {
         return Err(MagicError::Interrupted);
     }

@@ -25,15 +25,20 @@ impl Magic for Cd {
     fn forms(&self) -> MagicForms {
         MagicForms::LINE
     }
-    fn run(&self, call: &MagicCall<'_>, _ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        _ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
         let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
         let target = match args.dir.as_deref() {
             None | Some("~") => PathBuf::from(&home),
             Some(d) => PathBuf::from(expand(d, &home)),
         };
-        std::env::set_current_dir(&target)
-            .map_err(|e| MagicError::Failed(format!("cannot change to {}: {e}", target.display())))?;
+        std::env::set_current_dir(&target).map_err(|e| {
+            MagicError::Failed(format!("cannot change to {}: {e}", target.display()))
+        })?;
         let now = std::env::current_dir().unwrap_or(target);
         Ok(Some(Bundle::text(now.display().to_string())))
     }
@@ -85,7 +90,10 @@ mod tests {
     fn expands_home_and_variables() {
         std::env::set_var("RCK_CD_TEST", "abc");
         assert_eq!(expand("~/x", "/home/u"), "/home/u/x");
-        assert_eq!(expand("/tmp/$RCK_CD_TEST/${RCK_CD_TEST}d", "/h"), "/tmp/abc/abcd");
+        assert_eq!(
+            expand("/tmp/$RCK_CD_TEST/${RCK_CD_TEST}d", "/h"),
+            "/tmp/abc/abcd"
+        );
         assert_eq!(expand("/cost$", "/h"), "/cost$");
     }
 }

@@ -24,13 +24,20 @@ impl Magic for Env {
     fn forms(&self) -> MagicForms {
         MagicForms::LINE
     }
-    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
         let (name, value) = match args.words.as_slice() {
             [] => {
                 let mut vars: Vec<_> = std::env::vars().collect();
                 vars.sort();
-                let text = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>();
+                let text = vars
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}\n"))
+                    .collect::<String>();
                 return Ok(Some(Bundle::text(text)));
             }
             [one] => match one.split_once('=') {
@@ -38,14 +45,18 @@ impl Magic for Env {
                 None => {
                     return std::env::var(one)
                         .map(|v| Some(Bundle::text(v)))
-                        .map_err(|_| MagicError::Failed(format!("environment variable {one} is not set")));
+                        .map_err(|_| {
+                            MagicError::Failed(format!("environment variable {one} is not set"))
+                        });
                 }
             },
             [n, v] => (n.clone(), v.clone()),
             _ => unreachable!("clap limits the words to two"),
         };
         if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
-            return Err(MagicError::Usage(format!("not a valid variable name: {name:?}")));
+            return Err(MagicError::Usage(format!(
+                "not a valid variable name: {name:?}"
+            )));
         }
         std::env::set_var(&name, &value);
         ctx.out.stdout(&format!("env: {name}={value}\n"));

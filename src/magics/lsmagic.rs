@@ -20,7 +20,11 @@ impl Magic for LsMagic {
     fn forms(&self) -> MagicForms {
         MagicForms::LINE
     }
-    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError> {
         args::parse::<Args>(call)?;
         let mut text = String::new();
         for magic in ctx.registry.iter() {
@@ -32,7 +36,9 @@ impl Magic for LsMagic {
             };
             text.push_str(&format!("{usage:<22} {}\n", magic.summary()));
         }
-        text.push_str("\nEvery magic takes --help. evcxr's own commands (:dep, :vars, :help …) work too.\n");
+        text.push_str(
+            "\nEvery magic takes --help. evcxr's own commands (:dep, :vars, :help …) work too.\n",
+        );
         Ok(Some(Bundle::text(text)))
     }
 }

@@ -45,11 +45,20 @@ pub struct MagicForms {
 
 impl MagicForms {
     /// Only `%name`.
-    pub const LINE: MagicForms = MagicForms { line: true, cell: false };
+    pub const LINE: MagicForms = MagicForms {
+        line: true,
+        cell: false,
+    };
     /// Only `%%name`.
-    pub const CELL: MagicForms = MagicForms { line: false, cell: true };
+    pub const CELL: MagicForms = MagicForms {
+        line: false,
+        cell: true,
+    };
     /// Both `%name` and `%%name`.
-    pub const BOTH: MagicForms = MagicForms { line: true, cell: true };
+    pub const BOTH: MagicForms = MagicForms {
+        line: true,
+        cell: true,
+    };
 }
 
 /// What a magic may touch while it runs.
@@ -79,7 +88,11 @@ pub trait Magic: Send + Sync {
     /// Line magic, cell magic, or both.
     fn forms(&self) -> MagicForms;
     /// Runs the magic; `Ok(Some(bundle))` becomes the cell's `execute_result`.
-    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError>;
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError>;
 }
 
 /// Why a magic did not do its work.
@@ -119,7 +132,9 @@ impl MagicError {
     /// The error as the kernel reports it (`ename`, `evalue`, `traceback`).
     pub fn into_report(self) -> ErrorReport {
         let ename = match &self {
-            MagicError::Unknown(_) | MagicError::WrongForm(_) | MagicError::Usage(_) => "UsageError",
+            MagicError::Unknown(_) | MagicError::WrongForm(_) | MagicError::Usage(_) => {
+                "UsageError"
+            }
             MagicError::Help(_) => "Help",
             MagicError::Failed(_) => "MagicError",
             MagicError::Interrupted => "KeyboardInterrupt",

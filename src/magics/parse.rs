@@ -36,23 +36,38 @@ pub fn plan_cell(code: &str) -> Result<CellPlan<'_>, MagicError> {
     if let Some(rest) = trimmed.strip_prefix("%%") {
         let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
         let (name, args) = split_name(line);
-        return Ok(CellPlan::CellMagic(MagicCall { name, args: split_args(args)?, body: Some(body) }));
+        return Ok(CellPlan::CellMagic(MagicCall {
+            name,
+            args: split_args(args)?,
+            body: Some(body),
+        }));
     }
     let mut magics = Vec::new();
     let mut offset = 0;
     while offset < code.len() {
-        let end = code[offset..].find('\n').map_or(code.len(), |i| offset + i + 1);
+        let end = code[offset..]
+            .find('\n')
+            .map_or(code.len(), |i| offset + i + 1);
         let line = code[offset..end].trim();
         if line.is_empty() {
             offset = end;
             continue;
         }
-        let Some(rest) = line.strip_prefix('%') else { break };
+        let Some(rest) = line.strip_prefix('%') else {
+            break;
+        };
         let (name, args) = split_name(rest);
-        magics.push(MagicCall { name, args: split_args(args)?, body: None });
+        magics.push(MagicCall {
+            name,
+            args: split_args(args)?,
+            body: None,
+        });
         offset = end;
     }
-    Ok(CellPlan::Lines { magics, rust: &code[offset..] })
+    Ok(CellPlan::Lines {
+        magics,
+        rust: &code[offset..],
+    })
 }
 
 fn split_name(line: &str) -> (&str, &str) {
@@ -74,7 +89,9 @@ mod tests {
     #[test]
     fn cell_magic_takes_the_body() {
         let plan = plan_cell("%%bash -x\necho hi\necho 'there'\n").unwrap();
-        let CellPlan::CellMagic(call) = plan else { panic!() };
+        let CellPlan::CellMagic(call) = plan else {
+            panic!()
+        };
         assert_eq!(call.name, "bash");
         assert_eq!(call.args, ["-x"]);
         assert_eq!(call.body, Some("echo hi\necho 'there'\n"));
@@ -83,7 +100,9 @@ mod tests {
     #[test]
     fn line_magics_then_rust() {
         let plan = plan_cell("%env A=1\n\n%cd '/tmp/a b'\nlet x = 5 % 2;\n%not_a_magic").unwrap();
-        let CellPlan::Lines { magics, rust } = plan else { panic!() };
+        let CellPlan::Lines { magics, rust } = plan else {
+            panic!()
+        };
         assert_eq!(magics.len(), 2);
         assert_eq!(magics[1].args, ["/tmp/a b"]);
         assert_eq!(rust, "let x = 5 % 2;\n%not_a_magic");
@@ -91,14 +110,38 @@ mod tests {
 
     #[test]
     fn plain_rust_and_empty_cells() {
-        assert_eq!(plan_cell("40 + 2").unwrap(), CellPlan::Lines { magics: vec![], rust: "40 + 2" });
-        assert_eq!(plan_cell("").unwrap(), CellPlan::Lines { magics: vec![], rust: "" });
-        assert!(matches!(plan_cell("%cd 'unclosed"), Err(MagicError::Usage(_))));
+        assert_eq!(
+            plan_cell("40 + 2").unwrap(),
+            CellPlan::Lines {
+                magics: vec![],
+                rust: "40 + 2"
+            }
+        );
+        assert_eq!(
+            plan_cell("").unwrap(),
+            CellPlan::Lines {
+                magics: vec![],
+                rust: ""
+            }
+        );
+        assert!(matches!(
+            plan_cell("%cd 'unclosed"),
+            Err(MagicError::Usage(_))
+        ));
     }
 
     #[test]
     fn magic_name_without_args() {
-        let CellPlan::Lines { magics, .. } = plan_cell("%lsmagic").unwrap() else { panic!() };
-        assert_eq!(magics[0], MagicCall { name: "lsmagic", args: vec![], body: None });
+        let CellPlan::Lines { magics, .. } = plan_cell("%lsmagic").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            magics[0],
+            MagicCall {
+                name: "lsmagic",
+                args: vec![],
+                body: None
+            }
+        );
     }
 }

@@ -20,9 +20,14 @@ impl Magic for Pwd {
     fn forms(&self) -> MagicForms {
         MagicForms::LINE
     }
-    fn run(&self, call: &MagicCall<'_>, _ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        _ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError> {
         args::parse::<Args>(call)?;
-        let dir = std::env::current_dir().map_err(|e| MagicError::Failed(format!("cannot read the working directory: {e}")))?;
+        let dir = std::env::current_dir()
+            .map_err(|e| MagicError::Failed(format!("cannot read the working directory: {e}")))?;
         Ok(Some(Bundle::text(dir.display().to_string())))
     }
 }

@@ -27,7 +27,11 @@ impl Magic for Time {
     fn forms(&self) -> MagicForms {
         MagicForms::BOTH
     }
-    fn run(&self, call: &MagicCall<'_>, ctx: &mut MagicContext<'_>) -> Result<Option<Bundle>, MagicError> {
+    fn run(
+        &self,
+        call: &MagicCall<'_>,
+        ctx: &mut MagicContext<'_>,
+    ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
         let code = match call.body {
             Some(body) => body.to_owned(),
@@ -35,7 +39,10 @@ impl Magic for Time {
         };
         let start = Instant::now();
         let result = ctx.cells.run_cell(&code, ctx.out);
-        ctx.out.stdout(&format!("Wall time: {}\n", human_duration(start.elapsed().as_secs_f64())));
+        ctx.out.stdout(&format!(
+            "Wall time: {}\n",
+            human_duration(start.elapsed().as_secs_f64())
+        ));
         result.map_err(MagicError::Cell)
     }
 }

@@ -48,10 +48,15 @@ fn default_scheme() -> String {
 impl ConnectionInfo {
     /// Reads and parses a connection file.
     pub fn read(path: &Path) -> Result<Self, ProtocolError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ProtocolError::ConnectionFile { path: path.display().to_string(), reason: e.to_string() })?;
-        let info: ConnectionInfo = serde_json::from_str(&text)
-            .map_err(|e| ProtocolError::ConnectionFile { path: path.display().to_string(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ProtocolError::ConnectionFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let info: ConnectionInfo =
+            serde_json::from_str(&text).map_err(|e| ProtocolError::ConnectionFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         if !info.key.is_empty() && info.signature_scheme != "hmac-sha256" {
             return Err(ProtocolError::UnsupportedScheme(info.signature_scheme));
         }

@@ -268,13 +268,18 @@ mod tests {
             traceback: None,
         })
         .unwrap();
-        assert_eq!(ok, json!({"status": "ok", "execution_count": 1, "user_expressions": {}, "payload": []}));
+        assert_eq!(
+            ok,
+            json!({"status": "ok", "execution_count": 1, "user_expressions": {}, "payload": []})
+        );
     }
 
     #[test]
     fn history_request_tail() {
-        let r: HistoryRequest =
-            serde_json::from_value(json!({"hist_access_type": "tail", "n": 3, "output": false, "raw": true})).unwrap();
+        let r: HistoryRequest = serde_json::from_value(
+            json!({"hist_access_type": "tail", "n": 3, "output": false, "raw": true}),
+        )
+        .unwrap();
         assert_eq!((r.hist_access_type.as_str(), r.n), ("tail", Some(3)));
     }
 }

@@ -26,7 +26,9 @@ pub struct Signer {
 impl Signer {
     /// A signer for `key` (HMAC-SHA256; an empty key disables signing).
     pub fn new(key: &str) -> Self {
-        let mac = (!key.is_empty()).then(|| Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length"));
+        let mac = (!key.is_empty()).then(|| {
+            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length")
+        });
         Signer { mac }
     }
 
@@ -49,7 +51,9 @@ impl Signer {
         match &self.mac {
             None => true,
             Some(mac) => {
-                let Ok(expected) = hex::decode(signature) else { return false };
+                let Ok(expected) = hex::decode(signature) else {
+                    return false;
+                };
                 let mut mac = mac.clone();
                 for f in frames {
                     mac.update(f);
@@ -81,7 +85,10 @@ impl WireMessage {
     /// Parses and verifies the frames of one message. A bad signature is an error (the caller
     /// drops the message and logs it; it is never answered).
     pub fn from_frames(frames: Vec<Vec<u8>>, signer: &Signer) -> Result<Self, ProtocolError> {
-        let split = frames.iter().position(|f| f == DELIMITER).ok_or(ProtocolError::NoDelimiter)?;
+        let split = frames
+            .iter()
+            .position(|f| f == DELIMITER)
+            .ok_or(ProtocolError::NoDelimiter)?;
         let mut rest = frames.into_iter();
         let identities: Vec<Vec<u8>> = rest.by_ref().take(split).collect();
         rest.next(); // the delimiter
@@ -97,7 +104,12 @@ impl WireMessage {
         let parent: Value = parse_json(&parts[1], "parent_header")?;
         let parent_header = match parent {
             Value::Object(ref m) if m.is_empty() => None,
-            other => Some(serde_json::from_value(other).map_err(|e| ProtocolError::BadJson { frame: "parent_header", reason: e.to_string() })?),
+            other => Some(
+                serde_json::from_value(other).map_err(|e| ProtocolError::BadJson {
+                    frame: "parent_header",
+                    reason: e.to_string(),
+                })?,
+            ),
         };
         Ok(WireMessage {
             identities,
@@ -128,7 +140,12 @@ impl WireMessage {
     }
 
     /// A new message with no parent and no identities (e.g. for iopub).
-    pub fn new(msg_type: &str, session: &str, parent: Option<Header>, content: impl Serialize) -> Self {
+    pub fn new(
+        msg_type: &str,
+        session: &str,
+        parent: Option<Header>,
+        content: impl Serialize,
+    ) -> Self {
         WireMessage {
             identities: Vec::new(),
             header: Header::new(msg_type, session),
@@ -148,13 +165,18 @@ impl WireMessage {
 
     /// The content as a typed value.
     pub fn content_as<T: DeserializeOwned>(&self) -> Result<T, ProtocolError> {
-        serde_json::from_value(self.content.clone())
-            .map_err(|e| ProtocolError::BadContent { msg_type: self.header.msg_type.clone(), reason: e.to_string() })
+        serde_json::from_value(self.content.clone()).map_err(|e| ProtocolError::BadContent {
+            msg_type: self.header.msg_type.clone(),
+            reason: e.to_string(),
+        })
     }
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8], frame: &'static str) -> Result<T, ProtocolError> {
-    serde_json::from_slice(bytes).map_err(|e| ProtocolError::BadJson { frame, reason: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| ProtocolError::BadJson {
+        frame,
+        reason: e.to_string(),
+    })
 }
 
 fn to_json(value: &impl Serialize) -> Vec<u8> {
@@ -179,7 +201,11 @@ mod tests {
         let s = Signer::new("key");
         let want = "2a31ec0ee8d878c9eece9fb0df79b3b90b2256240163aa5ee50d176d3d1121f8";
         assert_eq!(s.sign([b"a", b"b", b"c", b"d"]), want);
-        assert_eq!(s.sign([b"ab", b"", b"c", b"d"]), want, "the frames are concatenated");
+        assert_eq!(
+            s.sign([b"ab", b"", b"c", b"d"]),
+            want,
+            "the frames are concatenated"
+        );
         assert!(s.verify(want.as_bytes(), [b"a", b"b", b"c", b"d"]));
         assert!(!s.verify(b"2a31", [b"a", b"b", b"c", b"d"]));
         assert!(!s.verify(b"not hex", [b"a", b"b", b"c", b"d"]));
@@ -202,16 +228,28 @@ mod tests {
         // Changing the content breaks it.
         let content_at = frames.len() - 2;
         frames[content_at] = br#"{"code":"2"}"#.to_vec();
-        assert!(matches!(WireMessage::from_frames(frames, &s), Err(ProtocolError::BadSignature)));
+        assert!(matches!(
+            WireMessage::from_frames(frames, &s),
+            Err(ProtocolError::BadSignature)
+        ));
     }
 
     #[test]
     fn wrong_key_and_garbage_are_rejected() {
         let frames = sample().to_frames(&Signer::new("right"));
-        assert!(matches!(WireMessage::from_frames(frames, &Signer::new("wrong")), Err(ProtocolError::BadSignature)));
-        assert!(matches!(WireMessage::from_frames(vec![b"x".to_vec()], &Signer::new("k")), Err(ProtocolError::NoDelimiter)));
+        assert!(matches!(
+            WireMessage::from_frames(frames, &Signer::new("wrong")),
+            Err(ProtocolError::BadSignature)
+        ));
+        assert!(matches!(
+            WireMessage::from_frames(vec![b"x".to_vec()], &Signer::new("k")),
+            Err(ProtocolError::NoDelimiter)
+        ));
         let short = vec![DELIMITER.to_vec(), b"sig".to_vec()];
-        assert!(matches!(WireMessage::from_frames(short, &Signer::new("k")), Err(ProtocolError::TooFewFrames(1))));
+        assert!(matches!(
+            WireMessage::from_frames(short, &Signer::new("k")),
+            Err(ProtocolError::TooFewFrames(1))
+        ));
     }
 
     #[test]

@@ -24,29 +24,54 @@ pub async fn serve(info: ConnectionInfo, registry: Registry) -> anyhow::Result<b
     let signer = Signer::new(&info.key);
 
     let mut shell = RouterSocket::new();
-    shell.bind(&info.endpoint(info.shell_port)).await.context("binding shell")?;
+    shell
+        .bind(&info.endpoint(info.shell_port))
+        .await
+        .context("binding shell")?;
     let mut control = RouterSocket::new();
-    control.bind(&info.endpoint(info.control_port)).await.context("binding control")?;
+    control
+        .bind(&info.endpoint(info.control_port))
+        .await
+        .context("binding control")?;
     let mut stdin = RouterSocket::new();
-    stdin.bind(&info.endpoint(info.stdin_port)).await.context("binding stdin")?;
+    stdin
+        .bind(&info.endpoint(info.stdin_port))
+        .await
+        .context("binding stdin")?;
     let mut iopub = XPubSocket::new();
-    iopub.bind(&info.endpoint(info.iopub_port)).await.context("binding iopub")?;
+    iopub
+        .bind(&info.endpoint(info.iopub_port))
+        .await
+        .context("binding iopub")?;
     let mut heartbeat = RepSocket::new();
-    heartbeat.bind(&info.endpoint(info.hb_port)).await.context("binding heartbeat")?;
+    heartbeat
+        .bind(&info.endpoint(info.hb_port))
+        .await
+        .context("binding heartbeat")?;
 
     let (iopub_tx, iopub_rx) = unbounded_channel();
     let (shell_tx, shell_out) = unbounded_channel();
     let (control_tx, control_out) = unbounded_channel();
-    let kernel = Kernel::new(Outbox { iopub: iopub_tx, shell: shell_tx, control: control_tx }, registry);
+    let kernel = Kernel::new(
+        Outbox {
+            iopub: iopub_tx,
+            shell: shell_tx,
+            control: control_tx,
+        },
+        registry,
+    );
 
     tokio::spawn(echo_heartbeats(heartbeat));
-    tokio::spawn(publish_iopub(iopub, iopub_rx, signer.clone(), kernel.session().to_owned()));
+    tokio::spawn(publish_iopub(
+        iopub,
+        iopub_rx,
+        signer.clone(),
+        kernel.session().to_owned(),
+    ));
     kernel.announce_start();
     // stdin: input requests are not offered (allow_stdin is answered as false); keep the socket
     // bound so that clients connect cleanly.
-    tokio::spawn(async move {
-        while stdin.recv().await.is_ok() {}
-    });
+    tokio::spawn(async move { while stdin.recv().await.is_ok() {} });
 
     let (shell_send, shell_recv) = shell.split();
     let (control_send, control_recv) = control.split();
@@ -55,7 +80,9 @@ pub async fn serve(info: ConnectionInfo, registry: Registry) -> anyhow::Result<b
 
     let (shell_requests_tx, shell_requests) = crossbeam_channel::unbounded();
     let shell_kernel = kernel.clone();
-    std::thread::Builder::new().name("shell".into()).spawn(move || shell_kernel.serve_shell(shell_requests))?;
+    std::thread::Builder::new()
+        .name("shell".into())
+        .spawn(move || shell_kernel.serve_shell(shell_requests))?;
     tokio::spawn(read_requests(shell_recv, signer.clone(), move |m| {
         let _ = shell_requests_tx.send(m);
     }));
@@ -67,7 +94,11 @@ pub async fn serve(info: ConnectionInfo, registry: Registry) -> anyhow::Result<b
 
     let sigint_kernel = kernel.clone();
     tokio::spawn(async move {
-        let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) else { return };
+        let Ok(mut sigint) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        else {
+            return;
+        };
         while sigint.recv().await.is_some() {
             sigint_kernel.interrupt();
         }
@@ -94,7 +125,12 @@ async fn echo_heartbeats(mut socket: RepSocket) {
 }
 
 /// The single iopub writer: publishes queued messages and welcomes new subscribers.
-async fn publish_iopub(mut socket: XPubSocket, mut queue: UnboundedReceiver<IopubMessage>, signer: Signer, session: String) {
+async fn publish_iopub(
+    mut socket: XPubSocket,
+    mut queue: UnboundedReceiver<IopubMessage>,
+    signer: Signer,
+    session: String,
+) {
     loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -144,14 +180,22 @@ fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
     v.into()
 }
 
-async fn write_replies<S: SocketSend>(mut socket: S, mut queue: UnboundedReceiver<WireMessage>, signer: Signer) {
+async fn write_replies<S: SocketSend>(
+    mut socket: S,
+    mut queue: UnboundedReceiver<WireMessage>,
+    signer: Signer,
+) {
     while let Some(reply) = queue.recv().await {
         send_frames(&mut socket, reply.to_frames(&signer)).await;
     }
 }
 
 /// Reads requests, drops (and logs) any whose signature or framing is wrong, hands on the rest.
-async fn read_requests<S: SocketRecv>(mut socket: S, signer: Signer, mut deliver: impl FnMut(WireMessage)) {
+async fn read_requests<S: SocketRecv>(
+    mut socket: S,
+    signer: Signer,
+    mut deliver: impl FnMut(WireMessage),
+) {
     loop {
         let frames = match socket.recv().await {
             Ok(m) => m.into_vec().into_iter().map(|b| b.to_vec()).collect(),
