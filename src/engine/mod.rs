@@ -336,6 +336,8 @@ fn engine_thread(
     err_tx: Sender<String>,
     child_slot: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>,
 ) {
+    // Taken before evcxr spawns its runtime child, which inherits exactly this state.
+    let mut process_env = ProcessEnv::now();
     let created = evcxr::CommandContext::new();
     let (mut ctx, outputs) = match created {
         Ok(pair) => pair,
@@ -357,6 +359,7 @@ fn engine_thread(
     for job in jobs {
         match job {
             Job::Execute { code, reply } => {
+                process_env.sync_child(&mut ctx);
                 let _ = reply.send(execute(&mut ctx, &code));
             }
             Job::Complete { code, pos, reply } => {
@@ -386,6 +389,51 @@ fn engine_thread(
                 let _ = reply.send(Ok(vars));
             }
         }
+    }
+}
+
+/// The working directory and environment that evcxr's runtime child last saw. `%cd` and `%env`
+/// change the kernel's own; before the next cell the child is brought up to date.
+struct ProcessEnv {
+    dir: Option<std::path::PathBuf>,
+    vars: std::collections::BTreeMap<String, String>,
+}
+
+impl ProcessEnv {
+    fn now() -> Self {
+        ProcessEnv {
+            dir: std::env::current_dir().ok(),
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    /// Runs a hidden cell in the child that applies what changed since the last sync.
+    fn sync_child(&mut self, ctx: &mut evcxr::CommandContext) {
+        let now = ProcessEnv::now();
+        let mut code = String::new();
+        if now.dir != self.dir {
+            if let Some(dir) = now.dir.as_ref().and_then(|d| d.to_str()) {
+                code.push_str(&format!("let _ = std::env::set_current_dir({dir:?});\n"));
+            }
+        }
+        for (name, value) in &now.vars {
+            if self.vars.get(name) != Some(value) {
+                code.push_str(&format!("#[allow(unused_unsafe)] unsafe {{ std::env::set_var({name:?}, {value:?}) }};\n"));
+            }
+        }
+        for name in self.vars.keys().filter(|n| !now.vars.contains_key(*n)) {
+            code.push_str(&format!(
+                "#[allow(unused_unsafe)] unsafe {{ std::env::remove_var({name:?}) }};\n"
+            ));
+        }
+        if !code.is_empty() {
+            if let Err(e) = ctx.execute(&code) {
+                tracing::warn!(
+                    "could not bring the runtime's directory and environment up to date: {e}"
+                );
+            }
+        }
+        *self = now;
     }
 }
 

@@ -96,6 +96,8 @@ impl Router<'_> {
         // backtrace on stderr; evcxr still answers Ok. The message becomes the error value and
         // the backtrace goes into the error's traceback instead of the stream.
         let mut panic: Option<Vec<String>> = None;
+        // Rust prints a blank line before the panic line; hold blank stderr lines until we know.
+        let mut held_blank_lines = 0;
         let value = self.engine.execute(code, &mut |event| match event {
             CellEvent::Stream(StreamName::Stderr, text) if panic.is_some() => {
                 panic
@@ -103,6 +105,7 @@ impl Router<'_> {
                     .expect("checked")
                     .push(text.trim_end().to_owned());
             }
+            CellEvent::Stream(StreamName::Stderr, text) if text == "\n" => held_blank_lines += 1,
             CellEvent::Stream(name, text) => {
                 if name == StreamName::Stderr
                     && text.starts_with("thread '")
@@ -110,11 +113,14 @@ impl Router<'_> {
                 {
                     panic = Some(vec![text.trim_end().to_owned()]);
                 } else {
+                    out.stream(StreamName::Stderr, &"\n".repeat(held_blank_lines));
                     out.stream(name, &text);
                 }
+                held_blank_lines = 0;
             }
             CellEvent::Display(bundle) => out.display(&bundle),
         });
+        out.stream(StreamName::Stderr, &"\n".repeat(held_blank_lines));
         if self.interrupt.is_raised() {
             let detail = match &value {
                 Err(ErrorReport {

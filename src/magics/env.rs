@@ -9,8 +9,8 @@ pub struct Env;
 /// `%env` lists all variables, `%env NAME` shows one, `%env NAME=VALUE` (or `NAME VALUE`) sets one.
 #[derive(clap::Parser)]
 struct Args {
-    /// `NAME`, `NAME=VALUE`, or `NAME VALUE`.
-    #[arg(num_args = 0..=2)]
+    /// `NAME`, `NAME=VALUE`, or `NAME VALUE` (the value may have spaces).
+    #[arg(allow_hyphen_values = true)]
     words: Vec<String>,
 }
 
@@ -40,18 +40,23 @@ impl Magic for Env {
                     .collect::<String>();
                 return Ok(Some(Bundle::text(text)));
             }
-            [one] => match one.split_once('=') {
-                Some((n, v)) => (n.to_owned(), v.to_owned()),
-                None => {
-                    return std::env::var(one)
-                        .map(|v| Some(Bundle::text(v)))
-                        .map_err(|_| {
-                            MagicError::Failed(format!("environment variable {one} is not set"))
-                        });
-                }
+            [one] if !one.contains('=') => {
+                return std::env::var(one)
+                    .map(|v| Some(Bundle::text(v)))
+                    .map_err(|_| {
+                        MagicError::Failed(format!("environment variable {one} is not set"))
+                    });
+            }
+            [first, rest @ ..] => match first.split_once('=') {
+                Some((n, v)) => (
+                    n.to_owned(),
+                    std::iter::once(v.to_owned())
+                        .chain(rest.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                None => (first.clone(), rest.join(" ")),
             },
-            [n, v] => (n.clone(), v.clone()),
-            _ => unreachable!("clap limits the words to two"),
         };
         if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
             return Err(MagicError::Usage(format!(
