@@ -15,6 +15,9 @@ pub struct Entry {
     pub line: i64,
     /// The code as typed.
     pub input: String,
+    /// The text/plain of the cell's result, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The history file and this session's place in it.
@@ -56,12 +59,13 @@ impl History {
         }
     }
 
-    /// Records one input of this session.
-    pub fn record(&mut self, line: u32, input: &str) {
+    /// Records one input of this session, with the text of its result.
+    pub fn record(&mut self, line: u32, input: &str, output: Option<String>) {
         let entry = Entry {
             session: self.session,
             line: i64::from(line),
             input: input.to_owned(),
+            output,
         };
         if let Some(path) = &self.path {
             let written = path
@@ -163,10 +167,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rck-history-{}", std::process::id()));
         let path = dir.join("h.jsonl");
         let mut first = History::open(Some(path.clone()));
-        first.record(1, "let a = 1;");
-        first.record(2, "a + 1");
+        first.record(1, "let a = 1;", None);
+        first.record(2, "a + 1", Some("2".into()));
         let mut second = History::open(Some(path.clone()));
-        second.record(1, "println!(\"hi\")");
+        second.record(1, "println!(\"hi\")", None);
         assert_eq!(
             second
                 .tail(2)

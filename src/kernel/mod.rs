@@ -203,7 +203,10 @@ impl Kernel {
                 };
                 let history = entries
                     .into_iter()
-                    .map(|e| (e.session, e.line, e.input))
+                    .map(|e| {
+                        let input = if r.output { json!([e.input, e.output]) } else { json!(e.input) };
+                        (e.session, e.line, input)
+                    })
                     .collect();
                 self.reply_shell(
                     request,
@@ -274,9 +277,6 @@ impl Kernel {
             "execute_input",
             json!({"code": r.code, "execution_count": count}),
         );
-        if r.store_history && !r.silent {
-            history.record(count, &r.code);
-        }
         self.interrupt.reset();
         self.executing.store(true, Ordering::SeqCst);
         let mut router = Router {
@@ -286,6 +286,10 @@ impl Kernel {
         };
         let result = router.run_cell(&r.code, &out);
         self.executing.store(false, Ordering::SeqCst);
+        if r.store_history && !r.silent {
+            let output = result.as_ref().ok().and_then(|v| v.as_ref()).and_then(|b| b.data.get("text/plain")).and_then(|v| v.as_str()).map(str::to_owned);
+            history.record(count, &r.code, output);
+        }
         match result {
             Ok(value) => {
                 if let Some(bundle) = value {

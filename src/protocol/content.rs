@@ -163,8 +163,9 @@ fn tail() -> String {
 pub struct HistoryReply {
     /// `ok`.
     pub status: &'static str,
-    /// `(session, line_number, input)` triples.
-    pub history: Vec<(i64, i64, String)>,
+    /// `(session, line_number, input)` triples, or `(session, line_number, [input, output])`
+    /// when the request asked for output.
+    pub history: Vec<(i64, i64, Value)>,
 }
 
 /// `comm_info_reply`

@@ -1,0 +1,39 @@
+"""jupyter_kernel_test's conformance suite against the installed kernelspec, every sample filled."""
+import unittest
+
+import jupyter_kernel_test
+
+from conftest import KERNEL_NAME
+
+
+class RustClusterKernelTests(jupyter_kernel_test.KernelTests):
+    kernel_name = KERNEL_NAME
+    language_name = "rust"
+    file_extension = ".rs"
+
+    code_hello_world = 'println!("hello, world")'
+    code_stderr = 'eprintln!("oops")'
+    completion_samples = [{"text": "let zebra_count = 1; zebra_c", "matches": {"zebra_count"}}]
+    complete_code_samples = ["1 + 1", "fn f() -> u8 { 1 }", "%lsmagic", ":vars"]
+    incomplete_code_samples = ["fn f() {", "let v = vec![1,", 'let s = "open']
+    invalid_code_samples = ["let x = 1);", "fn f() { ]"]
+    code_execute_result = [{"code": "40 + 2", "result": "42"}, {"code": '"a".repeat(3)', "result": '"aaa"'}]
+    code_display_data = [
+        {"code": 'jupyter::html("<b>bold</b>")', "mime": "text/html"},
+        {"code": 'jupyter::svg("<svg xmlns=\\"http://www.w3.org/2000/svg\\"></svg>")', "mime": "image/svg+xml"},
+    ]
+    code_history_pattern = "40*"
+    supported_history_operations = ("tail", "range", "search")
+    code_inspect_sample = "std::vec::Vec"
+    code_clear_output = ""  # the kernel has no clear_output for Rust cells
+    code_generate_error = 'panic!("expected failure")'
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # The first cell waits for evcxr to start; do it once outside the timed samples.
+        cls.kc.execute_interactive("0", timeout=180)
+
+
+if __name__ == "__main__":
+    unittest.main()
