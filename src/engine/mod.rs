@@ -37,6 +37,11 @@ pub enum CellEvent {
     Stream(StreamName, String),
     /// A `jupyter::display(...)` call: show this bundle now.
     Display(Bundle),
+    /// A `jupyter::clear_output(wait)` call.
+    ClearOutput {
+        /// Clear only when the next output arrives.
+        wait: bool,
+    },
 }
 
 /// Completions for the code at a cursor (byte offsets into the code).
@@ -241,6 +246,14 @@ impl Engine {
                     } else {
                         display = Some((mime.to_owned(), count, Vec::new()));
                     }
+                    return;
+                }
+            }
+            if let Some(when) = line.strip_prefix(prelude::CLEAR_MARKER).map(str::trim) {
+                if when == "wait" || when == "now" {
+                    on_event(CellEvent::ClearOutput {
+                        wait: when == "wait",
+                    });
                     return;
                 }
             }

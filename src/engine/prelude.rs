@@ -5,6 +5,9 @@
 /// `RCK_DISPLAY <mime> <line count>`, followed by exactly that many lines of content.
 pub const DISPLAY_MARKER: &str = "RCK_DISPLAY";
 
+/// The line that clears the cell's output: `RCK_CLEAR_OUTPUT wait` or `RCK_CLEAR_OUTPUT now`.
+pub const CLEAR_MARKER: &str = "RCK_CLEAR_OUTPUT";
+
 /// The prelude's source. Items defined here persist like any cell's.
 pub const PRELUDE: &str = r#"
 /// Rich output from Rust cells: `jupyter::html("<b>hi</b>")`, `jupyter::display("image/svg+xml", svg)`.
@@ -29,5 +32,12 @@ mod jupyter {
     pub fn svg(svg: impl std::fmt::Display) { display("image/svg+xml", svg) }
     /// Shows a PNG image given as base64.
     pub fn png_base64(data: impl std::fmt::Display) { display("image/png", data) }
+    /// Clears the cell's output; with `wait`, only when the next output arrives (no flicker).
+    pub fn clear_output(wait: bool) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "RCK_CLEAR_OUTPUT {}", if wait { "wait" } else { "now" });
+        let _ = out.flush();
+    }
 }
 "#;

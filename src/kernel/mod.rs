@@ -204,7 +204,11 @@ impl Kernel {
                 let history = entries
                     .into_iter()
                     .map(|e| {
-                        let input = if r.output { json!([e.input, e.output]) } else { json!(e.input) };
+                        let input = if r.output {
+                            json!([e.input, e.output])
+                        } else {
+                            json!(e.input)
+                        };
                         (e.session, e.line, input)
                     })
                     .collect();
@@ -279,15 +283,31 @@ impl Kernel {
         );
         self.interrupt.reset();
         self.executing.store(true, Ordering::SeqCst);
-        let mut router = Router {
-            engine: &self.engine,
-            registry: &self.registry,
-            interrupt: &self.interrupt,
+        // `?path` (IPython's help syntax) opens the documentation in the pager.
+        let mut payload = Vec::new();
+        let result = match help_target(&r.code) {
+            Some(target) => self.page_documentation(target).map(|page| {
+                payload.push(page);
+                None
+            }),
+            None => {
+                let mut router = Router {
+                    engine: &self.engine,
+                    registry: &self.registry,
+                    interrupt: &self.interrupt,
+                };
+                router.run_cell(&r.code, &out)
+            }
         };
-        let result = router.run_cell(&r.code, &out);
         self.executing.store(false, Ordering::SeqCst);
         if r.store_history && !r.silent {
-            let output = result.as_ref().ok().and_then(|v| v.as_ref()).and_then(|b| b.data.get("text/plain")).and_then(|v| v.as_str()).map(str::to_owned);
+            let output = result
+                .as_ref()
+                .ok()
+                .and_then(|v| v.as_ref())
+                .and_then(|b| b.data.get("text/plain"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
             history.record(count, &r.code, output);
         }
         match result {
@@ -302,7 +322,7 @@ impl Kernel {
                         status: "ok",
                         execution_count: count,
                         user_expressions: Some(Map::new()),
-                        payload: Some(Vec::new()),
+                        payload: Some(payload),
                         ename: None,
                         evalue: None,
                         traceback: None,
@@ -327,6 +347,19 @@ impl Kernel {
                 );
                 r.stop_on_error
             }
+        }
+    }
+
+    /// The pager payload with the documentation of `target`.
+    fn page_documentation(&self, target: &str) -> Result<Value, ErrorReport> {
+        match self.engine.inspect(target, target.len())? {
+            Some((plain, html)) => Ok(
+                json!({"source": "page", "data": {"text/plain": plain, "text/html": html}, "start": 0}),
+            ),
+            None => Err(ErrorReport::new(
+                "NotFound",
+                format!("no documentation found for {target}"),
+            )),
         }
     }
 
@@ -517,6 +550,20 @@ fn rustc_version_now() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The path in a help request: `?std::vec::Vec` or `??Vec` on a line of its own.
+fn help_target(code: &str) -> Option<&str> {
+    let code = code.trim();
+    let path = code
+        .strip_prefix("??")
+        .or_else(|| code.strip_prefix('?'))?
+        .trim();
+    let is_path = !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == ':');
+    is_path.then_some(path)
+}
+
 /// Completions of magic names after `%` or `%%` at the start of a line.
 fn magic_completions(
     registry: &Registry,
@@ -575,6 +622,14 @@ mod tests {
         assert_eq!(byte_offset(s, 5), 6);
         assert_eq!(char_offset(s, byte_offset(s, 12)), 12);
         assert_eq!(byte_offset(s, 1000), s.len());
+    }
+
+    #[test]
+    fn help_targets() {
+        assert_eq!(help_target("?std::vec::Vec"), Some("std::vec::Vec"));
+        assert_eq!(help_target(" ??Vec \n"), Some("Vec"));
+        assert_eq!(help_target("x?"), None);
+        assert_eq!(help_target("?a + b"), None);
     }
 
     #[test]

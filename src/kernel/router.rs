@@ -119,6 +119,7 @@ impl Router<'_> {
                 held_blank_lines = 0;
             }
             CellEvent::Display(bundle) => out.display(&bundle),
+            CellEvent::ClearOutput { wait } => out.clear_output(wait),
         });
         out.stream(StreamName::Stderr, &"\n".repeat(held_blank_lines));
         if self.interrupt.is_raised() {

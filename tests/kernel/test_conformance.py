@@ -25,7 +25,8 @@ class RustClusterKernelTests(jupyter_kernel_test.KernelTests):
     code_history_pattern = "40*"
     supported_history_operations = ("tail", "range", "search")
     code_inspect_sample = "std::vec::Vec"
-    code_clear_output = ""  # the kernel has no clear_output for Rust cells
+    code_page_something = "?std::vec::Vec"
+    code_clear_output = "jupyter::clear_output(false)"
     code_generate_error = 'panic!("expected failure")'
 
     @classmethod
