@@ -250,16 +250,16 @@ impl<'a> CardModel<'a> {
             self.scheduler_file.to_owned(),
         ]);
         if !self.hosts.is_empty() {
-            let mut hosts = self
+            let mut items: Vec<String> = self
                 .hosts
                 .iter()
                 .map(|h| format!("{} ×{}", h.host, h.workers))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if let Some(more) = &self.hosts_more {
-                hosts.push_str(&format!(", {more}"));
+                .collect();
+            items.extend(self.hosts_more.clone());
+            for (i, line) in wrap_list(&items, HOSTS_LINE_WIDTH).into_iter().enumerate() {
+                let label = if i == 0 { "hosts" } else { "" };
+                facts.push(vec![label.to_owned(), line]);
             }
-            facts.push(vec!["hosts".to_owned(), hosts]);
         }
         out.push_str(&text_columns(&facts, &[TextAlign::Left], ""));
 
@@ -382,6 +382,34 @@ impl<'a> JobRow<'a> {
             note,
         }
     }
+}
+
+/// How wide the hosts list of the text twin may grow before it wraps.
+const HOSTS_LINE_WIDTH: usize = 72;
+
+/// Joins items with ", " into lines of at most `width` characters (an item longer than that
+/// gets a line of its own).
+fn wrap_list(items: &[String], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        if !line.is_empty() && line.chars().count() + 1 + piece.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Counts workers per host: the first [`LIST_LIMIT`] hosts in natural order, the number of

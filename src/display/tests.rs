@@ -496,6 +496,18 @@ fn a_thousand_workers_are_summarised() {
     );
     assert!(plain.lines().count() < 40, "{plain}");
     assert!(plain.contains("  and 980 more workers"));
+    assert!(
+        plain.lines().all(|l| l.chars().count() <= 100),
+        "the text twin fits a terminal:\n{plain}"
+    );
+    assert!(
+        plain.contains("\n                uc2n007 ×2, "),
+        "hosts wrap under their column"
+    );
+    assert!(
+        plain.contains("uc2n020 ×2, and 480 more hosts (960 workers)\n"),
+        "{plain}"
+    );
 }
 
 #[test]
