@@ -684,8 +684,37 @@ fn fixture_pages() -> Vec<(&'static str, Bundle)> {
         2u32.into(),
         "3-00:00:00".into(),
     ]);
+    let mut squeue = Table::new(
+        "Jobs of alice",
+        [
+            Column::left("job"),
+            Column::left("name"),
+            Column::left("partition"),
+            Column::left("state"),
+            Column::right("time"),
+            Column::right("nodes"),
+            Column::left("node list (reason)"),
+        ],
+    )
+    .footer("3 jobs");
+    for (id, name, state, time, nodes) in [
+        ("4711", "demo", "RUNNING", "12:41", "uc2n[001-002]"),
+        ("4712", "demo-grow-1", "PENDING", "0:00", "(Priority)"),
+        ("4698", "train.sh", "COMPLETING", "1:02:17", "uc2n003"),
+    ] {
+        squeue.push([
+            Cell::code(id),
+            name.into(),
+            "multiple".into(),
+            Cell::job_state(state),
+            time.into(),
+            2u32.into(),
+            nodes.into(),
+        ]);
+    }
     let running = view(ClusterState::Running, 3);
     vec![
+        ("squeue", squeue.to_bundle()),
         ("card-running", cluster_card(&running)),
         ("card-pending", cluster_card(&pending)),
         ("card-failed", cluster_card(&view(ClusterState::Failed, 0))),
