@@ -1,0 +1,539 @@
+//! The cluster card: everything about one cluster in one glance, shown by `%cluster up`,
+//! `%cluster status`, `grow`, `shrink`, `cancel`, `attach`, and updated in place whenever the
+//! poller sees a change.
+//!
+//! The card is built in two steps: [`CardModel`] turns a [`ClusterView`] into display values
+//! (sorted, summarised, in human units), then the `card.html` template and [`CardModel::text`]
+//! render the same values as HTML and as the `text/plain` twin, so the two never disagree.
+//!
+//! Big clusters are summarised: per-host counts (at most [`LIST_LIMIT`] hosts) and at most
+//! [`LIST_LIMIT`] workers, each list followed by an "and N more" line, so a card for 1000
+//! workers stays small (see `bench/card_render.rs`).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use dask_slurm::model::{Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView};
+
+use super::format::{
+    and_more, human_bytes, human_slurm_time, human_time, natural_cmp, percent, plural, safe_href,
+    text_bar, text_columns, TextAlign,
+};
+use super::{html_bundle, Bundle, Tone};
+
+/// How many hosts and how many workers a card lists by name before it says "and N more".
+pub const LIST_LIMIT: usize = 20;
+
+/// How many lines of an error's detail (usually a log tail) a card shows; the rest is one
+/// `%cluster logs` away.
+pub const ERROR_DETAIL_LINES: usize = 40;
+
+/// The card of one cluster, as HTML with its `text/plain` twin.
+///
+/// ```
+/// use dask_slurm::model::{Backend, ClusterState, ClusterView};
+/// use rust_cluster_kernel::display::card::cluster_card;
+///
+/// let view = ClusterView {
+///     name: "demo".into(),
+///     backend: Backend::Slurm,
+///     state: ClusterState::Pending,
+///     jobs: vec![],
+///     scheduler: None,
+///     scheduler_file: "/home/alice/.dask/demo.json".into(),
+///     workers_expected: 4,
+///     dashboard: None,
+///     last_error: None,
+///     updated_at: "2026-05-01T14:03:22+02:00".into(),
+/// };
+/// let card = cluster_card(&view);
+/// assert!(card.data["text/html"].as_str().unwrap().contains("pending"));
+/// assert!(card.data["text/plain"].as_str().unwrap().starts_with("demo  [pending]"));
+/// ```
+pub fn cluster_card(view: &ClusterView) -> Bundle {
+    let model = CardModel::new(view);
+    html_bundle("cluster card", model.render(), model.text())
+}
+
+/// The display values of one card: what both the HTML template and the text twin show.
+#[derive(Template)]
+#[template(path = "card.html")]
+pub(crate) struct CardModel<'a> {
+    name: &'a str,
+    /// `rck-tone-*` of the cluster state.
+    tone: &'static str,
+    /// The state word on the badge.
+    state: &'static str,
+    backend: &'static str,
+    /// `updated_at` as given, for `<time datetime>`.
+    updated_raw: &'a str,
+    /// `updated_at` for people.
+    updated: String,
+    error: Option<ErrorText<'a>>,
+    /// What the state means while there is no scheduler to show (or while cancelling).
+    note: Option<&'static str>,
+    /// Whether to show workers joined / expected: not for an ended cluster without workers.
+    show_meter: bool,
+    joined: usize,
+    expected: u32,
+    percent: u32,
+    /// `rck-tone-*` of the workers bar: brand while joining, success when complete.
+    bar_tone: &'static str,
+    threads: u64,
+    memory: String,
+    memory_used: Option<String>,
+    scheduler: Option<&'a str>,
+    dashboard: Option<DashboardLinks<'a>>,
+    scheduler_file: &'a str,
+    jobs: Vec<JobRow<'a>>,
+    /// Workers per host, at most [`LIST_LIMIT`] hosts, in natural order.
+    hosts: Vec<HostCount<'a>>,
+    host_count: usize,
+    /// "and N more hosts (M workers)" when hosts were left out.
+    hosts_more: Option<String>,
+    /// At most [`LIST_LIMIT`] workers, in natural order of their names.
+    workers: Vec<WorkerRow<'a>>,
+    /// "and N more workers" when workers were left out.
+    workers_more: Option<String>,
+}
+
+/// The last error: its first line as a headline, the rest (a log tail) as preformatted text.
+struct ErrorText<'a> {
+    headline: &'a str,
+    detail: String,
+}
+
+/// The dashboard as links: the `href`s are only set for `http(s)` URLs.
+struct DashboardLinks<'a> {
+    url: &'a str,
+    href: Option<&'a str>,
+    local_url: &'a str,
+    local_href: Option<&'a str>,
+    ssh: &'a str,
+}
+
+/// One row of the jobs table.
+struct JobRow<'a> {
+    id: &'a str,
+    role: &'static str,
+    state: &'a str,
+    tone: &'static str,
+    node_count: u32,
+    nodes: &'a str,
+    time: String,
+    note: String,
+}
+
+/// Workers on one host.
+struct HostCount<'a> {
+    host: &'a str,
+    workers: usize,
+}
+
+/// One row of the workers table.
+struct WorkerRow<'a> {
+    name: &'a str,
+    host: &'a str,
+    address: &'a str,
+    threads: u32,
+    memory: String,
+}
+
+impl<'a> CardModel<'a> {
+    /// Summarises a view for display.
+    pub(crate) fn new(view: &'a ClusterView) -> Self {
+        let workers: &[WorkerView] = view
+            .scheduler
+            .as_ref()
+            .map_or(&[], |s| s.workers.as_slice());
+        let joined = workers.len();
+        let joined_u32 = u32::try_from(joined).unwrap_or(u32::MAX);
+        let percent = percent(joined_u32, view.workers_expected);
+        let complete = joined > 0 && joined_u32 >= view.workers_expected;
+
+        let (threads, memory_total, memory_used) =
+            view.scheduler.as_ref().map_or((0, 0, None), |s| {
+                let used = workers
+                    .iter()
+                    .filter_map(|w| w.memory_used)
+                    .reduce(u64::saturating_add);
+                (s.total_threads(), s.total_memory(), used)
+            });
+
+        let (hosts, host_count, hosts_more) = host_counts(workers);
+        let (worker_rows, workers_more) = worker_rows(workers);
+
+        CardModel {
+            name: &view.name,
+            tone: Tone::of_cluster(view.state).css_class(),
+            state: state_word(view.state),
+            backend: backend_word(view.backend),
+            updated_raw: &view.updated_at,
+            updated: human_time(&view.updated_at),
+            error: view.last_error.as_deref().and_then(split_error),
+            note: state_note(view),
+            show_meter: view.scheduler.is_some()
+                || !matches!(view.state, ClusterState::Finished | ClusterState::Failed),
+            joined,
+            expected: view.workers_expected,
+            percent,
+            bar_tone: if complete {
+                Tone::Success.css_class()
+            } else {
+                Tone::Brand.css_class()
+            },
+            threads,
+            memory: human_bytes(memory_total),
+            memory_used: memory_used.map(human_bytes),
+            scheduler: view.scheduler.as_ref().map(|s| s.address.as_str()),
+            dashboard: view.dashboard.as_ref().map(|d| DashboardLinks {
+                url: &d.url,
+                href: safe_href(&d.url),
+                local_url: &d.local_url,
+                local_href: safe_href(&d.local_url),
+                ssh: &d.ssh_command,
+            }),
+            scheduler_file: &view.scheduler_file,
+            jobs: view.jobs.iter().map(JobRow::new).collect(),
+            hosts,
+            host_count,
+            hosts_more,
+            workers: worker_rows,
+            workers_more,
+        }
+    }
+
+    /// The `text/plain` twin: a compact, aligned summary for a terminal.
+    pub(crate) fn text(&self) -> String {
+        let mut out = format!(
+            "{}  [{}]  {}  updated {}\n",
+            self.name, self.state, self.backend, self.updated
+        );
+        if let Some(error) = &self.error {
+            out.push_str(&format!("ERROR: {}\n", error.headline));
+            for line in error.detail.lines() {
+                out.push_str(&format!("  | {line}\n"));
+            }
+        }
+        if let Some(note) = self.note {
+            out.push_str(note);
+            out.push('\n');
+        }
+
+        let mut facts = Vec::new();
+        if self.show_meter {
+            let mut workers = format!(
+                "{}/{}  {} {:>3}%",
+                self.joined,
+                self.expected,
+                text_bar(self.percent, 20),
+                self.percent
+            );
+            if self.scheduler.is_some() {
+                workers.push_str(&format!("  {} threads  {}", self.threads, self.memory));
+                if let Some(used) = &self.memory_used {
+                    workers.push_str(&format!(" ({used} in use)"));
+                }
+            }
+            facts.push(vec!["workers".to_owned(), workers]);
+        }
+        if let Some(address) = self.scheduler {
+            facts.push(vec!["scheduler".to_owned(), address.to_owned()]);
+        }
+        if let Some(d) = &self.dashboard {
+            facts.push(vec!["dashboard".to_owned(), d.url.to_owned()]);
+            facts.push(vec!["ssh tunnel".to_owned(), d.ssh.to_owned()]);
+            facts.push(vec![String::new(), format!("then open {}", d.local_url)]);
+        }
+        facts.push(vec![
+            "scheduler file".to_owned(),
+            self.scheduler_file.to_owned(),
+        ]);
+        if !self.hosts.is_empty() {
+            let mut items: Vec<String> = self
+                .hosts
+                .iter()
+                .map(|h| format!("{} ×{}", h.host, h.workers))
+                .collect();
+            items.extend(self.hosts_more.clone());
+            for (i, line) in wrap_list(&items, HOSTS_LINE_WIDTH).into_iter().enumerate() {
+                let label = if i == 0 { "hosts" } else { "" };
+                facts.push(vec![label.to_owned(), line]);
+            }
+        }
+        out.push_str(&text_columns(&facts, &[TextAlign::Left], ""));
+
+        if self.jobs.is_empty() {
+            out.push_str("jobs: none yet\n");
+        } else {
+            out.push_str("jobs:\n");
+            let mut rows = vec![[
+                "JOB",
+                "ROLE",
+                "STATE",
+                "NODES",
+                "NODE LIST",
+                "ELAPSED / LIMIT",
+                "REASON / START",
+            ]
+            .map(str::to_owned)
+            .to_vec()];
+            rows.extend(self.jobs.iter().map(|j| {
+                vec![
+                    j.id.to_owned(),
+                    j.role.to_owned(),
+                    j.state.to_owned(),
+                    j.node_count.to_string(),
+                    j.nodes.to_owned(),
+                    j.time.clone(),
+                    j.note.clone(),
+                ]
+            }));
+            out.push_str(&text_columns(
+                &rows,
+                &[
+                    TextAlign::Left,
+                    TextAlign::Left,
+                    TextAlign::Left,
+                    TextAlign::Right,
+                    TextAlign::Left,
+                    TextAlign::Right,
+                    TextAlign::Left,
+                ],
+                "  ",
+            ));
+        }
+
+        if !self.workers.is_empty() {
+            out.push_str("workers:\n");
+            let mut rows = vec![["NAME", "HOST", "ADDRESS", "THREADS", "MEMORY"]
+                .map(str::to_owned)
+                .to_vec()];
+            rows.extend(self.workers.iter().map(|w| {
+                vec![
+                    w.name.to_owned(),
+                    w.host.to_owned(),
+                    w.address.to_owned(),
+                    w.threads.to_string(),
+                    w.memory.clone(),
+                ]
+            }));
+            out.push_str(&text_columns(
+                &rows,
+                &[
+                    TextAlign::Left,
+                    TextAlign::Left,
+                    TextAlign::Left,
+                    TextAlign::Right,
+                    TextAlign::Right,
+                ],
+                "  ",
+            ));
+            if let Some(more) = &self.workers_more {
+                out.push_str(&format!("  {more}\n"));
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out
+    }
+}
+
+impl<'a> JobRow<'a> {
+    fn new(job: &'a JobView) -> Self {
+        let elapsed = if job.elapsed.is_empty() {
+            "—"
+        } else {
+            job.elapsed.as_str()
+        };
+        let time = if job.time_limit.is_empty() {
+            elapsed.to_owned()
+        } else {
+            format!("{elapsed} / {}", job.time_limit)
+        };
+        // squeue says `None` as the reason of a running job, and `N/A` for an unknown start.
+        let reason = job
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && *r != "None");
+        let start = job
+            .estimated_start
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "N/A" && *s != "Unknown");
+        let note = match (reason, start) {
+            (Some(r), Some(s)) => format!("{r} · start ≈ {}", human_slurm_time(s)),
+            (Some(r), None) => r.to_owned(),
+            (None, Some(s)) => format!("start ≈ {}", human_slurm_time(s)),
+            (None, None) => String::new(),
+        };
+        JobRow {
+            id: &job.id,
+            role: role_word(job.role),
+            state: &job.state,
+            tone: Tone::of_job_state(&job.state).css_class(),
+            node_count: job.node_count,
+            nodes: if job.nodes.is_empty() {
+                "—"
+            } else {
+                &job.nodes
+            },
+            time,
+            note,
+        }
+    }
+}
+
+/// How wide the hosts list of the text twin may grow before it wraps.
+const HOSTS_LINE_WIDTH: usize = 72;
+
+/// Joins items with ", " into lines of at most `width` characters (an item longer than that
+/// gets a line of its own).
+fn wrap_list(items: &[String], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        if !line.is_empty() && line.chars().count() + 1 + piece.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Counts workers per host: the first [`LIST_LIMIT`] hosts in natural order, the number of
+/// hosts, and a line for the rest.
+fn host_counts(workers: &[WorkerView]) -> (Vec<HostCount<'_>>, usize, Option<String>) {
+    let mut per_host: HashMap<&str, usize> = HashMap::new();
+    for w in workers {
+        *per_host.entry(w.host.as_str()).or_default() += 1;
+    }
+    let mut hosts: Vec<HostCount<'_>> = per_host
+        .into_iter()
+        .map(|(host, workers)| HostCount { host, workers })
+        .collect();
+    hosts.sort_by(|a, b| natural_cmp(a.host, b.host));
+    let host_count = hosts.len();
+    let more = (host_count > LIST_LIMIT).then(|| {
+        let rest = &hosts[LIST_LIMIT..];
+        let rest_workers: usize = rest.iter().map(|h| h.workers).sum();
+        format!(
+            "{} ({})",
+            and_more(rest.len(), "host", "hosts"),
+            plural(rest_workers, "worker", "workers")
+        )
+    });
+    hosts.truncate(LIST_LIMIT);
+    (hosts, host_count, more)
+}
+
+/// The first [`LIST_LIMIT`] workers in natural order of their names, and a line for the rest.
+fn worker_rows(workers: &[WorkerView]) -> (Vec<WorkerRow<'_>>, Option<String>) {
+    let mut sorted: Vec<&WorkerView> = workers.iter().collect();
+    sorted.sort_by(|a, b| natural_cmp(&a.name, &b.name).then_with(|| a.address.cmp(&b.address)));
+    let more = (sorted.len() > LIST_LIMIT)
+        .then(|| and_more(sorted.len() - LIST_LIMIT, "worker", "workers"));
+    let rows = sorted
+        .into_iter()
+        .take(LIST_LIMIT)
+        .map(|w| WorkerRow {
+            name: &w.name,
+            host: &w.host,
+            address: &w.address,
+            threads: w.nthreads,
+            memory: match w.memory_used {
+                Some(used) => format!("{} / {}", human_bytes(used), human_bytes(w.memory_limit)),
+                None => human_bytes(w.memory_limit),
+            },
+        })
+        .collect();
+    (rows, more)
+}
+
+/// Splits an error into its first non-empty line and the rest, keeping the last
+/// [`ERROR_DETAIL_LINES`] lines of the rest. `None` for an error that is only whitespace.
+fn split_error(error: &str) -> Option<ErrorText<'_>> {
+    let error = error.trim_start_matches(['\n', '\r']).trim_end();
+    if error.trim().is_empty() {
+        return None;
+    }
+    let (headline, rest) = error.split_once('\n').unwrap_or((error, ""));
+    let lines: Vec<&str> = rest.trim_start_matches(['\n', '\r']).lines().collect();
+    let skipped = lines.len().saturating_sub(ERROR_DETAIL_LINES);
+    let mut detail = String::new();
+    if skipped > 0 {
+        detail.push_str(&format!(
+            "… {} not shown (%cluster logs has them)\n",
+            plural(skipped, "earlier line", "earlier lines")
+        ));
+    }
+    detail.push_str(&lines[skipped..].join("\n"));
+    Some(ErrorText {
+        headline: headline.trim(),
+        detail,
+    })
+}
+
+/// What a state means when the card has little else to say.
+fn state_note(view: &ClusterView) -> Option<&'static str> {
+    match view.state {
+        ClusterState::Pending => {
+            Some("Waiting in the queue; this card updates by itself when the job starts.")
+        }
+        ClusterState::Starting if view.scheduler.is_none() => {
+            Some("The job runs; waiting for the Dask scheduler to write its file and answer.")
+        }
+        ClusterState::Running if view.scheduler.is_none() => {
+            Some("The scheduler did not answer the last poll.")
+        }
+        ClusterState::Starting | ClusterState::Running => None,
+        ClusterState::Cancelling => {
+            Some("Cancelling: the scheduler is shutting down and the jobs are ending.")
+        }
+        ClusterState::Finished => Some("The cluster has ended; its nodes are released."),
+        ClusterState::Failed if view.last_error.is_none() => {
+            Some("The cluster failed; %cluster logs shows its jobs' output.")
+        }
+        ClusterState::Failed => None,
+    }
+}
+
+/// The word on a cluster's state badge.
+pub(crate) fn state_word(state: ClusterState) -> &'static str {
+    match state {
+        ClusterState::Pending => "pending",
+        ClusterState::Starting => "starting",
+        ClusterState::Running => "running",
+        ClusterState::Cancelling => "cancelling",
+        ClusterState::Finished => "finished",
+        ClusterState::Failed => "failed",
+    }
+}
+
+/// How a backend is named on the card.
+pub(crate) fn backend_word(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Slurm => "SLURM",
+        Backend::Local => "local",
+    }
+}
+
+/// How a job's role is named on the card.
+pub(crate) fn role_word(role: JobRole) -> &'static str {
+    match role {
+        JobRole::Scheduler => "scheduler",
+        JobRole::Grow => "grow",
+        JobRole::Batch => "batch",
+    }
+}
