@@ -767,6 +767,28 @@ account = "hk-project"
     }
 
     #[test]
+    fn the_lab_test_profile_loads() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/slurm/test-profile.toml");
+        let set = ProfileSet::load_from(Some(&file), Some("lab")).unwrap();
+        let spec = set
+            .get(None)
+            .unwrap()
+            .resolve("c", &Overrides::default(), Path::new("/tmp"))
+            .unwrap();
+        assert_eq!(
+            (spec.nodes, spec.workers_per_node, spec.threads_per_worker),
+            (2, 2, 1)
+        );
+        assert_eq!(spec.interface, "lo");
+        assert_eq!(
+            spec.python_env,
+            PythonEnv::Activate("${RCK_DASK_VENV}".into())
+        );
+        assert_eq!(spec.env["OMPI_ALLOW_RUN_AS_ROOT"], "1");
+    }
+
+    #[test]
     fn log_dir_tilde_is_home() {
         let o = Overrides {
             log_dir: Some("~/logs".into()),
