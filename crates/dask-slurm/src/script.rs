@@ -148,7 +148,21 @@ pub struct JobScript {
 }
 
 /// The `up` job: rank 0 runs the scheduler and writes the scheduler file, ranks 1.. are workers.
+/// It needs at least two ranks (`nodes × workers_per_node ≥ 2`), or the cluster would have no
+/// worker at all.
 pub fn render_up(spec: &ClusterSpec, ctx: &JobContext<'_>) -> Result<JobScript, ScriptError> {
+    if spec.ntasks() < 2 {
+        return Err(SpecError::Invalid {
+            field: "workers_per_node".to_owned(),
+            value: spec.workers_per_node.to_string(),
+            reason: format!(
+                "{} node(s) × {} rank(s) leave no rank for a worker next to the scheduler; \
+                 use at least 2 ranks in all",
+                spec.nodes, spec.workers_per_node
+            ),
+        }
+        .into());
+    }
     render(spec, ctx, JobRole::Scheduler)
 }
 
@@ -605,6 +619,7 @@ mod tests {
         });
         let job = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap();
         assert!(job.text.contains("\nmpirun -np 4 dask-mpi"), "{}", job.text);
+        bash_n(&job.text);
     }
 
     #[test]
@@ -637,6 +652,19 @@ mod tests {
         };
         let err = render_up(&spec, &bad_user).unwrap_err();
         assert!(err.to_string().contains("user name"), "{err}");
+    }
+
+    #[test]
+    fn an_up_job_needs_a_worker_rank() {
+        let spec = workshop(Overrides {
+            nodes: Some(1),
+            workers_per_node: Some(1),
+            ..Overrides::default()
+        });
+        let err = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap_err();
+        assert!(err.to_string().contains("no rank for a worker"), "{err}");
+        let grow = render_grow(&spec, &ctx(Path::new(SCHED), None)).unwrap();
+        assert_eq!(grow.workers_expected, 1);
     }
 
     #[test]

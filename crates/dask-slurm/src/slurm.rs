@@ -1176,7 +1176,7 @@ mod tests {
             "--states=all",
             "-a",
         ]);
-        ok(&["--partition", "single", "-S", "-t"]);
+        ok(&["--partition", "single", "-S", "-t,i", "-n", "x", "--array"]);
         assert!(bad(&["-o", "%i"]).contains("sets the output itself"));
         assert!(bad(&["--format=%i"]).contains("--format"));
         assert!(bad(&["-O", "JobID"]).contains("-O"));

@@ -467,7 +467,14 @@ fn unreachable_controller_is_reported_as_such() {
     let dead_conf = dir.join("slurm.conf");
     std::fs::write(&dead_conf, dead).unwrap();
     let dead_slurm = Slurm::new(None, Some(dead_conf)).with_timeout(slurm.timeout());
+    let script = dir.join("job.sh");
+    std::fs::write(&script, "#!/bin/bash\ntrue\n").unwrap();
+    // squeue and sbatch each take SLURM's own ~9 s to give up; ask both at once.
     let started = Instant::now();
+    let submit = {
+        let (dead_slurm, script) = (dead_slurm.clone(), script.clone());
+        std::thread::spawn(move || dead_slurm.sbatch(&script, &[]))
+    };
     match dead_slurm.jobs(&["1".into(), "2".into()]) {
         Err(SlurmError::ControllerUnreachable { stderr, .. }) => {
             assert!(
@@ -481,9 +488,7 @@ fn unreachable_controller_is_reported_as_such() {
         "squeue against a dead controller failed after {:.1}s",
         started.elapsed().as_secs_f32()
     );
-    let script = dir.join("job.sh");
-    std::fs::write(&script, "#!/bin/bash\ntrue\n").unwrap();
-    let err = dead_slurm.sbatch(&script, &[]).unwrap_err();
+    let err = submit.join().unwrap().unwrap_err();
     assert!(
         matches!(err, SlurmError::ControllerUnreachable { .. }),
         "{err}"
