@@ -3,5 +3,15 @@
 //! It writes job scripts, runs SLURM's commands (`sbatch`, `squeue`, `sinfo`, `scancel`,
 //! `scontrol`) with timeouts, asks Dask schedulers over HTTP, keeps a registry of clusters on
 //! disk, and returns plain data ([`model`]) for the kernel to render.
+//!
+//! From the bottom up: [`spec`] validates every value that can reach a job script and holds the
+//! resolved [`spec::ClusterSpec`]; [`profile`] loads named profiles (built-in `workshop` plus the
+//! user's config file) and merges a magic's overrides over one; [`script`] renders the `up` and
+//! `grow` job scripts and wraps `%%sbatch` cells; [`slurm`] runs SLURM's commands with timeouts
+//! and parses what they print.
 
 pub mod model;
+pub mod profile;
+pub mod script;
+pub mod slurm;
+pub mod spec;

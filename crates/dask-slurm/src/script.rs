@@ -1,0 +1,816 @@
+//! Job scripts as strings: the `up` job (scheduler + workers), the `grow` job (more workers for
+//! the same scheduler) and the wrapper for a user's own `%%sbatch` cell.
+//!
+//! What the workshop wrote by hand, generated from a validated [`ClusterSpec`]:
+//!
+//! 1. `#SBATCH` lines: job name, partition, nodes, tasks (`nodes × workers_per_node`),
+//!    tasks per node, `--cpus-per-task` (= threads per worker, so that `--map-by core:PE=T` has
+//!    the cores it binds to), time, memory, account, output file and a `--comment` tag
+//!    ([`CommentTag`]) that marks the job as this kernel's;
+//! 2. the heartbeat watchdog (see [`JobContext::heartbeat_file`]);
+//! 3. optionally, a packed environment unpacked to node-local `$TMP` by one `srun` task per node,
+//!    then activated; or a venv/conda directory activated;
+//! 4. the profile's extra environment;
+//! 5. `mpirun [--map-by POLICY] -np N [ARGS] dask-mpi --scheduler-file F --scheduler-port 0
+//!    --dashboard-address :PORT --interface IF --local-directory D --worker-class
+//!    distributed.Worker --nthreads T [--memory-limit M] --name PREFIX-$SLURM_JOB_ID`.
+//!
+//! Pitfalls from real runs (slurm-lab/NOTES.md) that shape it: `--scheduler-port 0` (a fixed
+//! 8786 collides when two clusters share a node); `--worker-class distributed.Worker`, never
+//! `--no-nanny` (broken in dask-mpi 2026.3); worker names unique per job (a grow job whose names
+//! repeat loses its workers), hence the `$SLURM_JOB_ID` in every prefix.
+//!
+//! Every value is either validated to a strict character set (everything on `#SBATCH` lines) or
+//! shell-quoted (paths, arguments, environment values; `$NAME` references stay live, see
+//! [`ShellText`]).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::model::JobRole;
+use crate::spec::{validate_user_name, ClusterSpec, PythonEnv, ShellText, SpecError};
+
+/// The first field of every comment tag.
+pub const TAG_PREFIX: &str = "rust-cluster-kernel";
+
+/// A job script could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScriptError {
+    /// A value of the spec or the context is not allowed.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A `%%sbatch` cell had no script in it.
+    #[error("the %%sbatch cell is empty: write the job script below the magic line")]
+    EmptyBatchScript,
+}
+
+/// The `--comment` that marks a job as started by this kernel:
+/// `rust-cluster-kernel:user=U:cluster=NAME:role=ROLE` (`cluster=` is left out for a `%%sbatch`
+/// job that belongs to no cluster). A lost registry is rebuilt from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentTag {
+    /// The user who submitted the job.
+    pub user: String,
+    /// The cluster the job belongs to, if any.
+    pub cluster: Option<String>,
+    /// What the job does for its cluster.
+    pub role: JobRole,
+}
+
+impl CommentTag {
+    /// Checks the user and cluster names (they go into an `#SBATCH` line).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_user_name(&self.user)?;
+        if let Some(cluster) = &self.cluster {
+            crate::spec::validate_cluster_name(cluster)?;
+        }
+        Ok(())
+    }
+
+    /// The tag as it goes into `--comment`.
+    pub fn render(&self) -> String {
+        let mut s = format!("{TAG_PREFIX}:user={}", self.user);
+        if let Some(cluster) = &self.cluster {
+            let _ = write!(s, ":cluster={cluster}");
+        }
+        let _ = write!(s, ":role={}", role_name(self.role));
+        s
+    }
+
+    /// Reads a tag back from a job's comment; `None` if the comment is not one of ours.
+    pub fn parse(comment: &str) -> Option<CommentTag> {
+        let mut fields = comment.trim().split(':');
+        if fields.next()? != TAG_PREFIX {
+            return None;
+        }
+        let (mut user, mut cluster, mut role) = (None, None, None);
+        for field in fields {
+            match field.split_once('=')? {
+                ("user", v) => user = Some(v.to_owned()),
+                ("cluster", v) => cluster = Some(v.to_owned()),
+                ("role", "scheduler") => role = Some(JobRole::Scheduler),
+                ("role", "grow") => role = Some(JobRole::Grow),
+                ("role", "batch") => role = Some(JobRole::Batch),
+                _ => return None,
+            }
+        }
+        let tag = CommentTag {
+            user: user?,
+            cluster,
+            role: role?,
+        };
+        tag.validate().ok()?;
+        Some(tag)
+    }
+}
+
+fn role_name(role: JobRole) -> &'static str {
+    match role {
+        JobRole::Scheduler => "scheduler",
+        JobRole::Grow => "grow",
+        JobRole::Batch => "batch",
+    }
+}
+
+/// What the kernel decides for a job, beyond the cluster spec.
+#[derive(Debug, Clone, Copy)]
+pub struct JobContext<'a> {
+    /// The submitting user (goes into the comment tag).
+    pub user: &'a str,
+    /// The Dask scheduler file (written by the `up` job's rank 0, read by every worker). Must be
+    /// on a file system that the nodes and the kernel share.
+    pub scheduler_file: &'a Path,
+    /// The kernel's heartbeat file. While the job runs, a watchdog loop in the batch script
+    /// cancels the job (`scancel $SLURM_JOB_ID`) once this file's modification time is older
+    /// than the spec's `watchdog_minutes` (a missing file counts as stale), so a kernel killed
+    /// without a shutdown does not burn the allocation until its time limit. The file must be on
+    /// a file system the batch host sees (e.g. under `$HOME`), and the kernel must touch it more
+    /// often than the timeout. `None`, or `watchdog_minutes = 0`, renders no watchdog.
+    pub heartbeat_file: Option<&'a Path>,
+}
+
+/// A rendered job script and what it brings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobScript {
+    /// What the job does.
+    pub role: JobRole,
+    /// The SLURM job name (`NAME` or `NAME-grow`).
+    pub job_name: String,
+    /// The comment tag on the job.
+    pub tag: String,
+    /// MPI ranks in the job.
+    pub ntasks: u32,
+    /// Dask workers the job adds once it runs.
+    pub workers_expected: u32,
+    /// The script text (bash), ready for `sbatch`.
+    pub text: String,
+}
+
+/// The `up` job: rank 0 runs the scheduler and writes the scheduler file, ranks 1.. are workers.
+/// It needs at least two ranks (`nodes × workers_per_node ≥ 2`), or the cluster would have no
+/// worker at all.
+pub fn render_up(spec: &ClusterSpec, ctx: &JobContext<'_>) -> Result<JobScript, ScriptError> {
+    if spec.ntasks() < 2 {
+        return Err(SpecError::Invalid {
+            field: "workers_per_node".to_owned(),
+            value: spec.workers_per_node.to_string(),
+            reason: format!(
+                "{} node(s) × {} rank(s) leave no rank for a worker next to the scheduler; \
+                 use at least 2 ranks in all",
+                spec.nodes, spec.workers_per_node
+            ),
+        }
+        .into());
+    }
+    render(spec, ctx, JobRole::Scheduler)
+}
+
+/// The `grow` job: every rank is a worker (`dask-mpi --no-scheduler`) that joins the scheduler
+/// in the scheduler file, named `NAME-grow-$SLURM_JOB_ID-RANK` so that no name repeats.
+pub fn render_grow(spec: &ClusterSpec, ctx: &JobContext<'_>) -> Result<JobScript, ScriptError> {
+    render(spec, ctx, JobRole::Grow)
+}
+
+/// A literal word for the shell: no control characters, then `shlex::try_quote`.
+fn literal_word(field: &str, value: &str) -> Result<String, SpecError> {
+    let invalid = |reason: &str| SpecError::Invalid {
+        field: field.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if value.chars().any(char::is_control) {
+        return Err(invalid(
+            "control characters (newline, tab, …) are not allowed",
+        ));
+    }
+    shlex::try_quote(value)
+        .map(|q| q.into_owned())
+        .map_err(|_| invalid("cannot be quoted for the shell"))
+}
+
+fn path_word(field: &str, path: &Path) -> Result<String, SpecError> {
+    let s = path.to_str().ok_or_else(|| SpecError::Invalid {
+        field: field.to_owned(),
+        value: path.to_string_lossy().into_owned(),
+        reason: "the path is not valid UTF-8".to_owned(),
+    })?;
+    literal_word(field, s)
+}
+
+fn render(
+    spec: &ClusterSpec,
+    ctx: &JobContext<'_>,
+    role: JobRole,
+) -> Result<JobScript, ScriptError> {
+    spec.validate()?;
+    let tag = CommentTag {
+        user: ctx.user.to_owned(),
+        cluster: Some(spec.name.clone()),
+        role,
+    };
+    tag.validate()?;
+    let scheduler_file = path_word("scheduler_file", ctx.scheduler_file)?;
+    let grow = role == JobRole::Grow;
+    let job_name = if grow {
+        format!("{}-grow", spec.name)
+    } else {
+        spec.name.clone()
+    };
+    let ntasks = spec.ntasks();
+    let workers_expected = if grow {
+        spec.workers_in_grow_job()
+    } else {
+        spec.workers_in_up_job()
+    };
+
+    let mut s = String::new();
+    s.push_str("#!/bin/bash\n");
+    let _ = writeln!(s, "#SBATCH --job-name={job_name}");
+    let _ = writeln!(s, "#SBATCH --partition={}", spec.partition);
+    let _ = writeln!(s, "#SBATCH --nodes={}", spec.nodes);
+    let _ = writeln!(s, "#SBATCH --ntasks={ntasks}");
+    let _ = writeln!(s, "#SBATCH --ntasks-per-node={}", spec.workers_per_node);
+    let _ = writeln!(s, "#SBATCH --cpus-per-task={}", spec.threads_per_worker);
+    let _ = writeln!(s, "#SBATCH --time={}", spec.time);
+    if let Some(mem) = &spec.mem {
+        let _ = writeln!(s, "#SBATCH --mem={mem}");
+    }
+    if let Some(account) = &spec.account {
+        let _ = writeln!(s, "#SBATCH --account={account}");
+    }
+    s.push_str(&output_line(&spec.log_dir));
+    let _ = writeln!(s, "#SBATCH --comment={}", tag.render());
+    s.push_str("#\n");
+    if grow {
+        let _ = writeln!(
+            s,
+            "# rust-cluster-kernel: {ntasks} more Dask worker(s) for cluster {} (profile {}).",
+            spec.name, spec.profile
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "# rust-cluster-kernel: Dask cluster {} (profile {}): rank 0 is the scheduler,",
+            spec.name, spec.profile
+        );
+        let _ = writeln!(s, "# ranks 1-{} are workers.", ntasks.saturating_sub(1));
+    }
+    s.push_str("set -eo pipefail\n");
+    s.push_str(
+        ": \"${TMP:=/tmp}\"  # node-local scratch (set per job on the workshop's cluster)\n",
+    );
+
+    if let (Some(heartbeat), Some(secs)) = (ctx.heartbeat_file, spec.watchdog_secs()) {
+        s.push_str(&watchdog(&path_word("heartbeat_file", heartbeat)?, secs));
+    }
+    s.push_str(&python_env(&spec.python_env)?);
+    if !spec.env.is_empty() {
+        s.push_str("\n# Environment from the profile.\n");
+        for (name, value) in &spec.env {
+            let value = ShellText::parse(&format!("env.{name}"), value)?.to_shell();
+            let _ = writeln!(s, "export {name}={value}");
+        }
+    }
+
+    s.push('\n');
+    if grow {
+        s.push_str(
+            "# Every rank is a worker that joins the scheduler named in the scheduler file.\n",
+        );
+    } else {
+        s.push_str(
+            "# --scheduler-port 0: a free port (a fixed 8786 collides when clusters share a node).\n",
+        );
+    }
+    s.push_str("# --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).\n");
+    s.push_str("# $SLURM_JOB_ID in --name keeps worker names unique across jobs.\n");
+    let mut line = String::from("mpirun");
+    if let Some(map_by) = spec.map_by.value_for(spec.threads_per_worker) {
+        let _ = write!(line, " --map-by {map_by}");
+    }
+    let _ = write!(line, " -np {ntasks}");
+    for arg in &spec.mpirun_args {
+        line.push(' ');
+        line.push_str(&literal_word("mpirun_args", arg)?);
+    }
+    line.push_str(" dask-mpi");
+    let mut args: Vec<String> = Vec::new();
+    if grow {
+        args.push("--no-scheduler".to_owned());
+    }
+    args.push(format!("--scheduler-file {scheduler_file}"));
+    if !grow {
+        args.push("--scheduler-port 0".to_owned());
+        args.push(format!("--dashboard-address :{}", spec.dashboard_port));
+    }
+    args.push(format!(
+        "--interface {}",
+        literal_word("interface", &spec.interface)?
+    ));
+    args.push(format!(
+        "--local-directory {}",
+        ShellText::parse("local_directory", &spec.local_directory)?.to_shell()
+    ));
+    args.push("--worker-class distributed.Worker".to_owned());
+    args.push(format!("--nthreads {}", spec.threads_per_worker));
+    if let Some(limit) = &spec.memory_limit {
+        args.push(format!(
+            "--memory-limit {}",
+            literal_word("memory_limit", limit)?
+        ));
+    }
+    let prefix = if grow {
+        format!("{}-grow", spec.name)
+    } else {
+        spec.name.clone()
+    };
+    args.push(format!("--name {prefix}-\"$SLURM_JOB_ID\""));
+    s.push_str(&line);
+    for arg in args {
+        s.push_str(" \\\n  ");
+        s.push_str(&arg);
+    }
+    s.push('\n');
+
+    Ok(JobScript {
+        role,
+        job_name,
+        tag: tag.render(),
+        ntasks,
+        workers_expected,
+        text: s,
+    })
+}
+
+/// `#SBATCH --output="LOG_DIR/slurm-%j.out"` (the directory is validated: no quotes, `%`, `$`).
+fn output_line(log_dir: &Path) -> String {
+    format!(
+        "#SBATCH --output=\"{}\"\n",
+        log_dir.join("slurm-%j.out").display()
+    )
+}
+
+/// The heartbeat watchdog: a background loop that cancels the job when the heartbeat file is
+/// older than `secs`. Bash + coreutils `stat -c %Y` + `date +%s`.
+fn watchdog(heartbeat_word: &str, secs: u64) -> String {
+    let interval = (secs / 4).clamp(1, 30);
+    format!(
+        r#"
+# Watchdog: end this job if the kernel's heartbeat file has not been touched for {secs} s
+# (the kernel died without cancelling it). Checked every {interval} s.
+rck_heartbeat={heartbeat_word}
+rck_watchdog() {{
+  local now mtime
+  while sleep {interval}; do
+    now=$(date +%s)
+    mtime=$(stat -c %Y "$rck_heartbeat" 2>/dev/null) || mtime=0
+    if [ $((now - mtime)) -ge {secs} ]; then
+      echo "rust-cluster-kernel watchdog: $rck_heartbeat not touched for {secs} s; cancelling job $SLURM_JOB_ID" >&2
+      scancel "$SLURM_JOB_ID"
+      return 0
+    fi
+  done
+}}
+rck_watchdog &
+rck_watchdog_pid=$!
+trap 'kill "$rck_watchdog_pid" 2>/dev/null || true' EXIT
+"#
+    )
+}
+
+/// Activation of the Python environment that has dask-mpi.
+fn python_env(env: &PythonEnv) -> Result<String, SpecError> {
+    const ACTIVATE: &str = r#"rck_activate() {  # a venv or conda environment directory
+  if [ -f "$1/bin/activate" ]; then
+    source "$1/bin/activate"
+  else
+    export PATH="$1/bin:$PATH"
+  fi
+}
+"#;
+    Ok(match env {
+        PythonEnv::Inherit => String::new(),
+        PythonEnv::Activate(dir) => {
+            let dir = ShellText::parse("python_env", dir)?.to_shell();
+            format!("\n# The Python environment with dask-mpi.\n{ACTIVATE}rck_activate {dir}\n")
+        }
+        PythonEnv::Staged(archive) => {
+            let archive = ShellText::parse("env_archive", archive)?.to_shell();
+            format!(
+                r#"
+# Unpack the packed environment to node-local $TMP, one task per node, then activate it.
+export RCK_ENV_ARCHIVE={archive}
+srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c '
+  set -eo pipefail
+  d="${{TMP:-/tmp}}/rck-env-$SLURM_JOB_ID"
+  mkdir -p "$d"
+  tar -xf "$RCK_ENV_ARCHIVE" -C "$d"
+  if [ -x "$d/bin/conda-unpack" ]; then source "$d/bin/activate" && conda-unpack; fi
+'
+{ACTIVATE}rck_activate "$TMP/rck-env-$SLURM_JOB_ID"
+"#
+            )
+        }
+    })
+}
+
+/// The user's `%%sbatch` cell body, ready for `sbatch`.
+///
+/// Decisions (documented for the magic's help):
+/// - a body without a `#!` first line gets `#!/bin/bash` (sbatch refuses a script without one);
+/// - `#SBATCH --comment=TAG` is added so the job is tracked and found again after a restart,
+///   unless the user set `--comment` themselves (in the body's leading `#SBATCH` lines or in
+///   `sbatch_args`): the user's value wins, and the job is then tracked only by its id;
+/// - `#SBATCH --output="LOG_DIR/slurm-%j.out"` is added unless the user set `-o`/`--output`;
+/// - our lines go right after the `#!` line; nothing else in the body changes.
+pub fn wrap_batch(
+    body: &str,
+    tag: &CommentTag,
+    log_dir: &Path,
+    sbatch_args: &[String],
+) -> Result<String, ScriptError> {
+    if body.trim().is_empty() {
+        return Err(ScriptError::EmptyBatchScript);
+    }
+    tag.validate()?;
+    crate::spec::validate_sbatch_path("log_dir", &log_dir.to_string_lossy())?;
+    let (shebang, rest) = match body.strip_prefix("#!") {
+        Some(_) => match body.split_once('\n') {
+            Some((first, rest)) => (first.to_owned(), rest),
+            None => (body.to_owned(), ""),
+        },
+        None => ("#!/bin/bash".to_owned(), body),
+    };
+    let options = leading_sbatch_options(rest)
+        .into_iter()
+        .chain(sbatch_args.iter().cloned())
+        .collect::<Vec<_>>();
+    let user_sets = |long: &str, short: Option<&str>| {
+        options.iter().any(|o| {
+            o == long
+                || o.starts_with(&format!("{long}="))
+                || short.is_some_and(|s| o.starts_with(s))
+        })
+    };
+    let mut s = shebang;
+    s.push('\n');
+    if !user_sets("--comment", None) {
+        let _ = writeln!(s, "#SBATCH --comment={}", tag.render());
+    }
+    if !user_sets("--output", Some("-o")) {
+        s.push_str(&output_line(log_dir));
+    }
+    s.push_str(rest);
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// The option words of the `#SBATCH` lines that sbatch reads: those before the first line that
+/// is neither blank nor a comment.
+fn leading_sbatch_options(script: &str) -> Vec<String> {
+    let mut options = Vec::new();
+    for line in script.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with('#') {
+            break;
+        }
+        if let Some(args) = line.strip_prefix("#SBATCH") {
+            let words = shlex::split(args).unwrap_or_default();
+            options.extend(words.into_iter().take_while(|w| !w.starts_with('#')));
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Overrides, Profile};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots");
+
+    /// Compares `text` with the checked-in snapshot `name`; `UPDATE_SNAPSHOTS=1` rewrites it.
+    fn assert_snapshot(name: &str, text: &str) {
+        let path = PathBuf::from(SNAPSHOTS).join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(SNAPSHOTS).unwrap();
+            std::fs::write(&path, text).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1)", path.display()));
+        assert_eq!(text, expected, "snapshot {name} differs");
+    }
+
+    fn ctx<'a>(scheduler: &'a Path, heartbeat: Option<&'a Path>) -> JobContext<'a> {
+        JobContext {
+            user: "alice",
+            scheduler_file: scheduler,
+            heartbeat_file: heartbeat,
+        }
+    }
+
+    fn workshop(overrides: Overrides) -> ClusterSpec {
+        Profile::workshop()
+            .resolve("demo", &overrides, Path::new("/home/alice/notebooks"))
+            .unwrap()
+    }
+
+    const SCHED: &str = "/home/alice/.local/state/rust-cluster-kernel/demo/scheduler.json";
+    const HEARTBEAT: &str = "/home/alice/.local/state/rust-cluster-kernel/heartbeat-4242";
+
+    fn bash_n(text: &str) {
+        let dir = std::env::temp_dir().join(format!("rck-script-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{:x}.sh", text.len() ^ (text.as_ptr() as usize)));
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "bash -n failed: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn workshop_up_script() {
+        let spec = workshop(Overrides::default());
+        let job = render_up(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
+        assert_eq!(job.role, JobRole::Scheduler);
+        assert_eq!((job.ntasks, job.workers_expected), (4, 3));
+        assert_eq!(
+            job.tag,
+            "rust-cluster-kernel:user=alice:cluster=demo:role=scheduler"
+        );
+        assert_snapshot("workshop-up.sh", &job.text);
+        bash_n(&job.text);
+    }
+
+    #[test]
+    fn workshop_up_script_with_staging() {
+        let spec = workshop(Overrides {
+            env_archive: Some("$HOME/envs/dask env.tar.gz".into()),
+            account: Some("hk-project".into()),
+            memory_limit: Some("40GiB".into()),
+            login_host: Some("uc2.scc.kit.edu".into()),
+            env: Some(BTreeMap::from([
+                ("DASK_DISTRIBUTED__WORKER__DAEMON".into(), "False".into()),
+                ("MY_PATH".into(), "$HOME/bin:$PATH".into()),
+            ])),
+            mpirun_args: Some(vec!["--mca".into(), "btl".into(), "^openib".into()]),
+            ..Overrides::default()
+        });
+        let job = render_up(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
+        assert_snapshot("workshop-up-staged.sh", &job.text);
+        bash_n(&job.text);
+    }
+
+    #[test]
+    fn workshop_grow_script() {
+        let spec = workshop(Overrides {
+            nodes: Some(3),
+            python_env: Some("/home/alice/venvs/dask".into()),
+            ..Overrides::default()
+        });
+        let job = render_grow(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
+        assert_eq!(job.role, JobRole::Grow);
+        assert_eq!(job.job_name, "demo-grow");
+        assert_eq!((job.ntasks, job.workers_expected), (6, 6));
+        assert!(job.text.contains("--name demo-grow-\"$SLURM_JOB_ID\""));
+        assert!(job.text.contains("dask-mpi \\\n  --no-scheduler"));
+        assert!(!job.text.contains("--scheduler-port"));
+        assert!(!job.text.contains("--dashboard-address"));
+        assert_snapshot("workshop-grow.sh", &job.text);
+        bash_n(&job.text);
+    }
+
+    #[test]
+    fn no_watchdog_without_heartbeat_or_with_zero_minutes() {
+        let spec = workshop(Overrides::default());
+        let job = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap();
+        assert!(!job.text.contains("rck_watchdog"));
+        let spec = workshop(Overrides {
+            watchdog_minutes: Some(0.0),
+            ..Overrides::default()
+        });
+        let job = render_up(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
+        assert!(!job.text.contains("rck_watchdog"));
+        bash_n(&job.text);
+    }
+
+    #[test]
+    fn lab_policy_drops_map_by() {
+        let spec = workshop(Overrides {
+            map_by: Some(crate::spec::MapBy(String::new())),
+            threads_per_worker: Some(1),
+            ..Overrides::default()
+        });
+        let job = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap();
+        assert!(job.text.contains("\nmpirun -np 4 dask-mpi"), "{}", job.text);
+        bash_n(&job.text);
+    }
+
+    #[test]
+    fn hostile_context_values_are_quoted_or_refused() {
+        let spec = workshop(Overrides::default());
+        let marker = std::env::temp_dir().join(format!("rck-pwned-{}", std::process::id()));
+        let evil = format!("/tmp/$(touch {}) ';x.json", marker.display());
+        let job = render_up(&spec, &ctx(Path::new(&evil), None)).unwrap();
+        bash_n(&job.text);
+        // The word in the script, evaluated by bash, is the path itself and runs nothing.
+        let word = job
+            .text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("--scheduler-file "))
+            .unwrap()
+            .trim_end_matches(" \\");
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s {word}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), evil);
+        assert!(!marker.exists());
+        let err = render_up(&spec, &ctx(Path::new("/tmp/a\nb"), None)).unwrap_err();
+        assert!(err.to_string().contains("scheduler_file"), "{err}");
+        let bad_user = JobContext {
+            user: "a;b",
+            scheduler_file: Path::new(SCHED),
+            heartbeat_file: None,
+        };
+        let err = render_up(&spec, &bad_user).unwrap_err();
+        assert!(err.to_string().contains("user name"), "{err}");
+    }
+
+    #[test]
+    fn an_up_job_needs_a_worker_rank() {
+        let spec = workshop(Overrides {
+            nodes: Some(1),
+            workers_per_node: Some(1),
+            ..Overrides::default()
+        });
+        let err = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap_err();
+        assert!(err.to_string().contains("no rank for a worker"), "{err}");
+        let grow = render_grow(&spec, &ctx(Path::new(SCHED), None)).unwrap();
+        assert_eq!(grow.workers_expected, 1);
+    }
+
+    #[test]
+    fn hand_made_specs_are_validated_before_rendering() {
+        let mut spec = workshop(Overrides::default());
+        spec.partition = "multiple\n#SBATCH --uid=0".into();
+        let err = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap_err();
+        assert!(err.to_string().contains("invalid partition"), "{err}");
+    }
+
+    #[test]
+    fn watchdog_cancels_when_heartbeat_is_stale() {
+        // Run the real watchdog with a stub `scancel` that records its argument.
+        let dir = std::env::temp_dir().join(format!("rck-watchdog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("scancel.log");
+        let stub = dir.join("scancel");
+        std::fs::write(
+            &stub,
+            format!("#!/bin/sh\necho \"$1\" > '{}'\n", log.display()),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&stub)
+            .status()
+            .unwrap();
+        let heartbeat = dir.join("heartbeat");
+        std::fs::write(&heartbeat, "").unwrap();
+        // A heartbeat 10 s old, watchdog timeout 2 s: the first check (after 1 s) cancels.
+        std::process::Command::new("touch")
+            .args(["-d", "10 seconds ago"])
+            .arg(&heartbeat)
+            .status()
+            .unwrap();
+        let script = format!(
+            "set -eo pipefail\n{}wait \"$rck_watchdog_pid\"\n",
+            watchdog(&path_word("h", &heartbeat).unwrap(), 2)
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env(
+                "PATH",
+                format!("{}:{}", dir.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("SLURM_JOB_ID", "4242")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("not touched for 2 s; cancelling job 4242"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "4242");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn comment_tags_round_trip() {
+        let tag = CommentTag {
+            user: "alice".into(),
+            cluster: Some("demo".into()),
+            role: JobRole::Grow,
+        };
+        assert_eq!(
+            tag.render(),
+            "rust-cluster-kernel:user=alice:cluster=demo:role=grow"
+        );
+        assert_eq!(CommentTag::parse(&tag.render()), Some(tag));
+        let batch = CommentTag {
+            user: "bob".into(),
+            cluster: None,
+            role: JobRole::Batch,
+        };
+        assert_eq!(CommentTag::parse(&batch.render()), Some(batch));
+        for other in [
+            "",
+            "(null)",
+            "my comment",
+            "rust-cluster-kernel:user=a",
+            "rust-cluster-kernel:user=a:role=boss",
+            "rust-cluster-kernel:user=a b:role=grow",
+            "other:user=a:role=grow",
+        ] {
+            assert_eq!(CommentTag::parse(other), None, "{other}");
+        }
+    }
+
+    fn batch_tag() -> CommentTag {
+        CommentTag {
+            user: "alice".into(),
+            cluster: None,
+            role: JobRole::Batch,
+        }
+    }
+
+    #[test]
+    fn batch_wrapper_adds_tag_and_output() {
+        let body = "#!/bin/bash\n#SBATCH -p single\n#SBATCH --ntasks=2\nsrun hostname\n";
+        let s = wrap_batch(body, &batch_tag(), Path::new("/home/alice/nb"), &[]).unwrap();
+        assert_eq!(
+            s,
+            "#!/bin/bash\n#SBATCH --comment=rust-cluster-kernel:user=alice:role=batch\n\
+             #SBATCH --output=\"/home/alice/nb/slurm-%j.out\"\n\
+             #SBATCH -p single\n#SBATCH --ntasks=2\nsrun hostname\n"
+        );
+        bash_n(&s);
+    }
+
+    #[test]
+    fn batch_wrapper_respects_user_settings() {
+        let body = "#SBATCH --output=/tmp/mine-%j.out\n#SBATCH --comment \"keep me\"\nhostname";
+        let s = wrap_batch(body, &batch_tag(), Path::new("/l"), &[]).unwrap();
+        assert_eq!(s, format!("#!/bin/bash\n{body}\n"));
+        let s = wrap_batch(
+            "hostname\n",
+            &batch_tag(),
+            Path::new("/l"),
+            &["-o/tmp/x".into()],
+        )
+        .unwrap();
+        assert!(s.contains("--comment=") && !s.contains("--output"), "{s}");
+        let s = wrap_batch(
+            "#!/bin/sh\n#SBATCH -o x\necho\n",
+            &batch_tag(),
+            Path::new("/l"),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            s.starts_with("#!/bin/sh\n#SBATCH --comment=") && !s.contains("--output"),
+            "{s}"
+        );
+        // An #SBATCH line after the first command is not read by sbatch, so ours is still added.
+        let s = wrap_batch(
+            "echo\n#SBATCH --output=x\n",
+            &batch_tag(),
+            Path::new("/l"),
+            &[],
+        )
+        .unwrap();
+        assert!(s.contains("#SBATCH --output=\"/l/slurm-%j.out\""), "{s}");
+        assert!(matches!(
+            wrap_batch(" \n", &batch_tag(), Path::new("/l"), &[]),
+            Err(ScriptError::EmptyBatchScript)
+        ));
+    }
+}

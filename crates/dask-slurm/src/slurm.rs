@@ -1,0 +1,1275 @@
+//! The SLURM command-line client: `sbatch`, `squeue`, `sinfo`, `scancel`, `scontrol`.
+//!
+//! Every command runs with a timeout (default [`Slurm::DEFAULT_TIMEOUT`]); on expiry its process
+//! group is killed. Its stderr is kept and returned verbatim in errors, and a controller that
+//! cannot be reached is reported as [`SlurmError::ControllerUnreachable`] (SLURM's own clients
+//! give up after about 9 s with the lab's default `MessageTimeout`).
+//!
+//! Output is requested in fixed formats whose fields are separated by the ASCII unit separator
+//! (0x1F), which no SLURM name contains, and the free-text comment is always the last field. The
+//! parsers ([`parse_jobs`], [`parse_partitions`], [`parse_start_estimates`],
+//! [`parse_scontrol_record`], [`parse_sbatch_parsable`]) are pure functions tested on output
+//! captured from SLURM 22.05.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::script::CommentTag;
+
+/// Environment variable naming the directory with SLURM's commands (otherwise `PATH` is searched).
+pub const BIN_DIR_ENV_VAR: &str = "RUST_CLUSTER_KERNEL_SLURM_BIN_DIR";
+
+/// The field separator in every `-o` format we use (ASCII unit separator).
+const SEP: char = '\u{1f}';
+
+/// `squeue -o` format of [`JobStatus`]: id, state, partition, name, user, node count, node list,
+/// elapsed, limit, reason, comment (last: it is free text).
+const JOB_FORMAT: &str =
+    "%i\u{1f}%T\u{1f}%P\u{1f}%j\u{1f}%u\u{1f}%D\u{1f}%N\u{1f}%M\u{1f}%l\u{1f}%r\u{1f}%k";
+
+/// `squeue --start -o` format of [`StartEstimate`]: id, expected start, scheduled nodes.
+const START_FORMAT: &str = "%i\u{1f}%S\u{1f}%Y";
+
+/// `sinfo -o` format of [`PartitionRow`]: partition (`*` marks the default), availability,
+/// time limit, nodes allocated/idle/other/total.
+const PARTITION_FORMAT: &str = "%P\u{1f}%a\u{1f}%l\u{1f}%F";
+
+/// A SLURM command failed, timed out, or printed something unexpected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SlurmError {
+    /// The command is not installed (not in the bin directory or on `PATH`).
+    #[error("`{program}` not found (searched {searched}); is SLURM installed on this machine?")]
+    NotInstalled {
+        /// The program, e.g. `sbatch`.
+        program: String,
+        /// Where it was looked for.
+        searched: String,
+    },
+    /// `SLURM_CONF` names a file that does not exist (SLURM's clients would retry for 60 s).
+    #[error("SLURM configuration {} does not exist (from SLURM_CONF)", path.display())]
+    ConfigMissing {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// The command could not be started.
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// Why it could not be started.
+        source: std::io::Error,
+    },
+    /// The command did not finish in time and was killed.
+    #[error("`{command}` did not finish within {}s and was killed{}", timeout.as_secs_f32(), stderr_suffix(stderr))]
+    Timeout {
+        /// The command line.
+        command: String,
+        /// The timeout that expired.
+        timeout: Duration,
+        /// What it had written to stderr by then.
+        stderr: String,
+    },
+    /// The command says it cannot reach slurmctld.
+    #[error("the SLURM controller is not reachable: {stderr}")]
+    ControllerUnreachable {
+        /// The command line.
+        command: String,
+        /// The command's stderr, verbatim (e.g. `slurm_load_jobs error: Unable to contact slurm
+        /// controller (connect failure)`).
+        stderr: String,
+    },
+    /// The command exited unsuccessfully; `stderr` is its message, verbatim (for `sbatch`, e.g.
+    /// `sbatch: error: Batch job submission failed: Invalid partition name specified`).
+    #[error("`{program}` failed ({status}): {stderr}")]
+    Failed {
+        /// The program, e.g. `sbatch`.
+        program: String,
+        /// The full command line.
+        command: String,
+        /// The exit status as text (`exit status: 1`).
+        status: String,
+        /// The command's stderr, verbatim.
+        stderr: String,
+    },
+    /// The command printed something we cannot read.
+    #[error("unexpected output from `{command}`: {reason}: {line:?}")]
+    Parse {
+        /// The command line.
+        command: String,
+        /// The line in question.
+        line: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A job id is not a plain number.
+    #[error("invalid job id {id:?}: expected a number such as 1234")]
+    InvalidJobId {
+        /// The id given.
+        id: String,
+    },
+    /// SLURM does not know the job (it ended more than `MinJobAge` seconds ago, or never existed).
+    #[error("job {id} is not known to SLURM (it ended a while ago, or never existed)")]
+    UnknownJob {
+        /// The job id.
+        id: String,
+    },
+    /// An argument for `%squeue` is not one of the filters it accepts.
+    #[error("squeue argument {arg:?} is not allowed: {reason}")]
+    Argument {
+        /// The argument.
+        arg: String,
+        /// Why, and what is allowed.
+        reason: String,
+    },
+    /// The name of the current user could not be found.
+    #[error("cannot tell the current user's name: {reason}")]
+    NoUser {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {}", stderr.trim())
+    }
+}
+
+/// A parser could not read a line (see [`SlurmError::Parse`], which adds the command).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {line:?}")]
+pub struct ParseError {
+    /// The line in question.
+    pub line: String,
+    /// What was expected.
+    pub reason: String,
+}
+
+impl ParseError {
+    fn new(line: &str, reason: &str) -> Self {
+        ParseError {
+            line: line.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// A job's state as `squeue -o %T` prints it, plus [`JobState::Gone`] for a job that squeue no
+/// longer lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting in the queue.
+    Pending,
+    /// Nodes are being set up (cloud/power saving); counts as starting.
+    Configuring,
+    /// Running.
+    Running,
+    /// Suspended by an administrator or the scheduler.
+    Suspended,
+    /// Ending: processes are being killed and cleaned up.
+    Completing,
+    /// Ended with exit code 0.
+    Completed,
+    /// Cancelled (`scancel`, or the watchdog).
+    Cancelled,
+    /// Ended with a non-zero exit code.
+    Failed,
+    /// Reached its time limit.
+    Timeout,
+    /// A node failed.
+    NodeFail,
+    /// Ran out of memory.
+    OutOfMemory,
+    /// Preempted by another job.
+    Preempted,
+    /// Could not boot its nodes.
+    BootFail,
+    /// Missed its deadline.
+    Deadline,
+    /// No longer listed by squeue: ended more than `MinJobAge` seconds ago. Its final state is
+    /// not known any more (the lab, like many sites, has no accounting for `sacct`).
+    Gone,
+    /// Any other state SLURM may print (`REQUEUED`, `RESIZING`, …), verbatim.
+    Other(String),
+}
+
+impl JobState {
+    /// Reads squeue's long state name (`%T`).
+    pub fn parse(s: &str) -> JobState {
+        match s {
+            "PENDING" => JobState::Pending,
+            "CONFIGURING" => JobState::Configuring,
+            "RUNNING" => JobState::Running,
+            "SUSPENDED" => JobState::Suspended,
+            "COMPLETING" => JobState::Completing,
+            "COMPLETED" => JobState::Completed,
+            "CANCELLED" => JobState::Cancelled,
+            "FAILED" => JobState::Failed,
+            "TIMEOUT" => JobState::Timeout,
+            "NODE_FAIL" => JobState::NodeFail,
+            "OUT_OF_MEMORY" => JobState::OutOfMemory,
+            "PREEMPTED" => JobState::Preempted,
+            "BOOT_FAIL" => JobState::BootFail,
+            "DEADLINE" => JobState::Deadline,
+            other => JobState::Other(other.to_owned()),
+        }
+    }
+
+    /// The state as SLURM prints it (`GONE` for [`JobState::Gone`]).
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobState::Pending => "PENDING",
+            JobState::Configuring => "CONFIGURING",
+            JobState::Running => "RUNNING",
+            JobState::Suspended => "SUSPENDED",
+            JobState::Completing => "COMPLETING",
+            JobState::Completed => "COMPLETED",
+            JobState::Cancelled => "CANCELLED",
+            JobState::Failed => "FAILED",
+            JobState::Timeout => "TIMEOUT",
+            JobState::NodeFail => "NODE_FAIL",
+            JobState::OutOfMemory => "OUT_OF_MEMORY",
+            JobState::Preempted => "PREEMPTED",
+            JobState::BootFail => "BOOT_FAIL",
+            JobState::Deadline => "DEADLINE",
+            JobState::Gone => "GONE",
+            JobState::Other(s) => s,
+        }
+    }
+
+    /// True once the job has ended for good (it holds no nodes and will not run again).
+    /// `COMPLETING` is not finished yet: its processes may still be alive.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            JobState::Completed
+                | JobState::Cancelled
+                | JobState::Failed
+                | JobState::Timeout
+                | JobState::NodeFail
+                | JobState::OutOfMemory
+                | JobState::Preempted
+                | JobState::BootFail
+                | JobState::Deadline
+                | JobState::Gone
+        )
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One job as squeue reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    /// The job id.
+    pub id: String,
+    /// The state.
+    pub state: JobState,
+    /// The partition.
+    pub partition: String,
+    /// The job name.
+    pub name: String,
+    /// The owner.
+    pub user: String,
+    /// Nodes allocated (running) or requested (pending).
+    pub node_count: u32,
+    /// The node list (`n[1-2]`); empty while pending.
+    pub nodes: String,
+    /// Run time so far (`1:23`).
+    pub elapsed: String,
+    /// Time limit (`30:00`, `UNLIMITED`).
+    pub time_limit: String,
+    /// SLURM's reason (`Resources`, `Priority`, `NonZeroExitCode`, …); `None` for `None`.
+    pub reason: Option<String>,
+    /// The job's comment; `None` for `(null)`.
+    pub comment: Option<String>,
+}
+
+impl JobStatus {
+    /// A job that squeue no longer lists.
+    pub fn gone(id: &str) -> JobStatus {
+        JobStatus {
+            id: id.to_owned(),
+            state: JobState::Gone,
+            partition: String::new(),
+            name: String::new(),
+            user: String::new(),
+            node_count: 0,
+            nodes: String::new(),
+            elapsed: String::new(),
+            time_limit: String::new(),
+            reason: None,
+            comment: None,
+        }
+    }
+
+    /// The job's comment tag, if it carries ours.
+    pub fn tag(&self) -> Option<CommentTag> {
+        self.comment.as_deref().and_then(CommentTag::parse)
+    }
+}
+
+/// SLURM's estimate of when a pending job starts (`squeue --start`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartEstimate {
+    /// The job id.
+    pub id: String,
+    /// Expected start (`2026-11-24T18:39:17`); `None` while SLURM has none (`N/A`, the first
+    /// ~30 s until the backfill scheduler has run).
+    pub start: Option<String>,
+    /// The nodes it is expected to start on, if known.
+    pub nodes: Option<String>,
+}
+
+/// One partition as `%sinfo` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRow {
+    /// The partition name (without sinfo's `*`).
+    pub name: String,
+    /// True for the default partition.
+    pub is_default: bool,
+    /// `up`, `down`, `drain` or `inact`.
+    pub available: String,
+    /// The maximum time limit (`3-00:00:00`, `infinite`).
+    pub time_limit: String,
+    /// Nodes with jobs.
+    pub nodes_allocated: u32,
+    /// Nodes without jobs.
+    pub nodes_idle: u32,
+    /// Nodes in other states (down, drained, …).
+    pub nodes_other: u32,
+    /// All nodes.
+    pub nodes_total: u32,
+}
+
+/// A successful `sbatch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The new job's id.
+    pub job_id: String,
+    /// What sbatch wrote to stderr (warnings), verbatim; usually empty.
+    pub stderr: String,
+}
+
+/// A job of ours found by its comment tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedJob {
+    /// The job as squeue lists it.
+    pub job: JobStatus,
+    /// Its parsed tag.
+    pub tag: CommentTag,
+}
+
+/// The SLURM client: where the commands are, which configuration, and how long to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slurm {
+    /// Directory of `sbatch`, `squeue`, …; `None` searches `PATH`.
+    bin_dir: Option<PathBuf>,
+    /// `SLURM_CONF` for the commands; `None` leaves the environment as it is.
+    conf: Option<PathBuf>,
+    /// How long one command may take before it is killed.
+    timeout: Duration,
+}
+
+/// What a finished command left behind.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Slurm {
+    /// The default timeout of one command.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+    /// A client for the commands in `bin_dir` (or on `PATH`) with `conf` as `SLURM_CONF` (or
+    /// SLURM's own lookup).
+    pub fn new(bin_dir: Option<PathBuf>, conf: Option<PathBuf>) -> Slurm {
+        Slurm {
+            bin_dir,
+            conf,
+            timeout: Slurm::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A client configured from the environment: `$RUST_CLUSTER_KERNEL_SLURM_BIN_DIR` and
+    /// `$SLURM_CONF`.
+    pub fn from_env() -> Slurm {
+        let non_empty = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Slurm::new(non_empty(BIN_DIR_ENV_VAR), non_empty("SLURM_CONF"))
+    }
+
+    /// The same client with another per-command timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Slurm {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The per-command timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// True if `sbatch` can be found (the kernel then defaults to the SLURM backend).
+    pub fn is_available(&self) -> bool {
+        self.program("sbatch").is_ok()
+    }
+
+    fn program(&self, name: &str) -> Result<PathBuf, SlurmError> {
+        let is_exe = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        let (found, searched) = match &self.bin_dir {
+            Some(dir) => {
+                let p = dir.join(name);
+                (is_exe(&p).then_some(p), dir.display().to_string())
+            }
+            None => {
+                let path = std::env::var_os("PATH").unwrap_or_default();
+                let found = std::env::split_paths(&path)
+                    .map(|d| d.join(name))
+                    .find(|p| is_exe(p));
+                (found, "PATH".to_owned())
+            }
+        };
+        found.ok_or_else(|| SlurmError::NotInstalled {
+            program: name.to_owned(),
+            searched,
+        })
+    }
+
+    /// Runs `program args…` with the timeout; a non-zero exit becomes an error (unreachable
+    /// controller recognised).
+    fn run(&self, program: &str, args: &[String]) -> Result<Finished, SlurmError> {
+        let out = self.run_unchecked(program, args)?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(self.failure(program, args, out))
+        }
+    }
+
+    fn failure(&self, program: &str, args: &[String], out: Finished) -> SlurmError {
+        let command = command_line(program, args);
+        let stderr = out.stderr.trim_end().to_owned();
+        if is_unreachable(&stderr) {
+            SlurmError::ControllerUnreachable { command, stderr }
+        } else {
+            SlurmError::Failed {
+                program: program.to_owned(),
+                command,
+                status: out.status.to_string(),
+                stderr,
+            }
+        }
+    }
+
+    fn run_unchecked(&self, program: &str, args: &[String]) -> Result<Finished, SlurmError> {
+        if let Some(conf) = &self.conf {
+            if !conf.exists() {
+                return Err(SlurmError::ConfigMissing { path: conf.clone() });
+            }
+        }
+        let path = self.program(program)?;
+        let command = command_line(program, args);
+        tracing::debug!(%command, "running SLURM command");
+        let mut cmd = Command::new(&path);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(conf) = &self.conf {
+            cmd.env("SLURM_CONF", conf);
+        }
+        let mut child = cmd.spawn().map_err(|source| SlurmError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        let stdout = child.stdout.take().map(read_in_background);
+        let stderr = child.stderr.take().map(read_in_background);
+        let collect = |h: Option<std::thread::JoinHandle<String>>| {
+            h.and_then(|h| h.join().ok()).unwrap_or_default()
+        };
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(2);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    // Kill the whole process group: SLURM clients may fork helpers.
+                    // SAFETY: kill(2) with a negative pid signals the group we created above.
+                    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                    let _ = child.wait();
+                    let stderr = collect(stderr);
+                    tracing::warn!(%command, "SLURM command timed out");
+                    return Err(SlurmError::Timeout {
+                        command,
+                        timeout: self.timeout,
+                        stderr,
+                    });
+                }
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(source) => return Err(SlurmError::Spawn { command, source }),
+            }
+        };
+        Ok(Finished {
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        })
+    }
+
+    /// Submits `script_path` with `sbatch --parsable [extra_args…]`. On failure the error carries
+    /// sbatch's stderr verbatim ([`SlurmError::Failed`]). `extra_args` are passed as argv (never
+    /// through a shell).
+    pub fn sbatch(
+        &self,
+        script_path: &Path,
+        extra_args: &[String],
+    ) -> Result<Submitted, SlurmError> {
+        let mut args = vec!["--parsable".to_owned()];
+        args.extend(extra_args.iter().cloned());
+        args.push(script_path.to_string_lossy().into_owned());
+        let out = self.run("sbatch", &args)?;
+        let job_id =
+            parse_sbatch_parsable(&out.stdout).map_err(|e| parse_error("sbatch", &args, e))?;
+        if !out.stderr.trim().is_empty() {
+            tracing::info!(job_id, stderr = out.stderr.trim(), "sbatch wrote to stderr");
+        }
+        Ok(Submitted {
+            job_id,
+            stderr: out.stderr.trim_end().to_owned(),
+        })
+    }
+
+    /// The status of each of `ids`, in the order given, from ONE `squeue -h -t all -j ID,ID -o
+    /// FORMAT` call. A job squeue does not list (any more) is [`JobState::Gone`].
+    pub fn jobs(&self, ids: &[String]) -> Result<Vec<JobStatus>, SlurmError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = job_list(ids)?;
+        let args = strings(["-h", "-t", "all", "-j", &list, "-o", JOB_FORMAT]);
+        let listed = match self.run_unchecked("squeue", &args)? {
+            out if out.status.success() => {
+                parse_jobs(&out.stdout).map_err(|e| parse_error("squeue", &args, e))?
+            }
+            // A single id that has left the queue: "slurm_load_jobs error: Invalid job id
+            // specified" (several ids are filtered instead, and give an empty answer).
+            out if out.stderr.contains("Invalid job id specified") => Vec::new(),
+            out => return Err(self.failure("squeue", &args, out)),
+        };
+        Ok(ids
+            .iter()
+            .map(|id| {
+                listed
+                    .iter()
+                    .find(|j| &j.id == id)
+                    .cloned()
+                    .unwrap_or_else(|| JobStatus::gone(id))
+            })
+            .collect())
+    }
+
+    /// SLURM's start estimates for those of `ids` that are pending (`squeue --start`).
+    pub fn start_estimates(&self, ids: &[String]) -> Result<Vec<StartEstimate>, SlurmError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = job_list(ids)?;
+        let args = strings(["-h", "--start", "-j", &list, "-o", START_FORMAT]);
+        match self.run_unchecked("squeue", &args)? {
+            out if out.status.success() => {
+                parse_start_estimates(&out.stdout).map_err(|e| parse_error("squeue", &args, e))
+            }
+            out if out.stderr.contains("Invalid job id specified") => Ok(Vec::new()),
+            out => Err(self.failure("squeue", &args, out)),
+        }
+    }
+
+    /// Jobs for `%squeue`: the current user's (`--me`) unless `filters` name users, filtered by
+    /// `filters` (squeue's own options; only filters are allowed, see [`check_squeue_filters`]).
+    pub fn my_jobs(&self, filters: &[String]) -> Result<Vec<JobStatus>, SlurmError> {
+        check_squeue_filters(filters)?;
+        let names_users = filters
+            .iter()
+            .any(|f| f == "--me" || f == "-u" || f.starts_with("-u") || f.starts_with("--user"));
+        let mut args = strings(["-h", "-o", JOB_FORMAT]);
+        if !names_users {
+            args.push("--me".to_owned());
+        }
+        args.extend(filters.iter().cloned());
+        let out = self.run("squeue", &args)?;
+        parse_jobs(&out.stdout).map_err(|e| parse_error("squeue", &args, e))
+    }
+
+    /// Partitions for `%sinfo`.
+    pub fn partitions(&self) -> Result<Vec<PartitionRow>, SlurmError> {
+        let args = strings(["-h", "-o", PARTITION_FORMAT]);
+        let out = self.run("sinfo", &args)?;
+        parse_partitions(&out.stdout).map_err(|e| parse_error("sinfo", &args, e))
+    }
+
+    /// Cancels `ids` with one `scancel`. Cancelling a job that has already ended is not an
+    /// error (SLURM 22.05's scancel exits 0 for it).
+    pub fn cancel(&self, ids: &[String]) -> Result<(), SlurmError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids {
+            check_job_id(id)?;
+        }
+        self.run("scancel", ids)?;
+        Ok(())
+    }
+
+    /// The path of the job's output file (`StdOut=` of `scontrol -o show job ID`, with `%j` and
+    /// friends expanded). [`SlurmError::UnknownJob`] once the job has left SLURM's memory.
+    pub fn job_log_path(&self, id: &str) -> Result<PathBuf, SlurmError> {
+        check_job_id(id)?;
+        let args = strings(["-o", "show", "job", id]);
+        let out = match self.run_unchecked("scontrol", &args)? {
+            out if out.status.success() => out,
+            out if out.stderr.contains("Invalid job id specified") => {
+                return Err(SlurmError::UnknownJob { id: id.to_owned() })
+            }
+            out => return Err(self.failure("scontrol", &args, out)),
+        };
+        let line = out.stdout.lines().next().unwrap_or_default();
+        parse_scontrol_record(line)
+            .into_iter()
+            .find(|(k, _)| k == "StdOut")
+            .map(|(_, v)| PathBuf::from(v))
+            .ok_or_else(|| {
+                parse_error("scontrol", &args, ParseError::new(line, "no StdOut= field"))
+            })
+    }
+
+    /// Every job of `user` that squeue still lists (any state) and that carries our comment tag
+    /// for that user: the input for rebuilding a lost registry.
+    pub fn find_tagged_jobs(&self, user: &str) -> Result<Vec<TaggedJob>, SlurmError> {
+        crate::spec::validate_user_name(user).map_err(|e| SlurmError::Argument {
+            arg: user.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let args = strings(["-h", "-t", "all", "-u", user, "-o", JOB_FORMAT]);
+        let out = self.run("squeue", &args)?;
+        let jobs = parse_jobs(&out.stdout).map_err(|e| parse_error("squeue", &args, e))?;
+        Ok(jobs
+            .into_iter()
+            .filter_map(|job| {
+                let tag = job.tag()?;
+                (tag.user == user).then_some(TaggedJob { job, tag })
+            })
+            .collect())
+    }
+}
+
+fn read_in_background<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn strings<const N: usize>(a: [&str; N]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn command_line(program: &str, args: &[String]) -> String {
+    let mut s = program.to_owned();
+    for a in args {
+        s.push(' ');
+        let shown = a.replace(SEP, "|");
+        s.push_str(&shlex::try_quote(&shown).map_or(shown.clone(), |q| q.into_owned()));
+    }
+    s
+}
+
+fn parse_error(program: &str, args: &[String], e: ParseError) -> SlurmError {
+    SlurmError::Parse {
+        command: command_line(program, args),
+        line: e.line,
+        reason: e.reason,
+    }
+}
+
+fn is_unreachable(stderr: &str) -> bool {
+    stderr.contains("Unable to contact slurm controller")
+}
+
+fn check_job_id(id: &str) -> Result<(), SlurmError> {
+    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(SlurmError::InvalidJobId { id: id.to_owned() })
+    }
+}
+
+fn job_list(ids: &[String]) -> Result<String, SlurmError> {
+    for id in ids {
+        check_job_id(id)?;
+    }
+    Ok(ids.join(","))
+}
+
+/// The name of the user running this process (from the password database, else `$USER`).
+pub fn current_user() -> Result<String, SlurmError> {
+    // SAFETY: getpwuid_r writes into the buffers we own and passes back a pointer into them.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+        if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
+            let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned();
+            if !name.is_empty() {
+                return Ok(name);
+            }
+        }
+    }
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| SlurmError::NoUser {
+            reason: "no password entry for this uid and $USER is not set".to_owned(),
+        })
+}
+
+/// The squeue options `%squeue` passes through: filters only, since the output format is ours.
+/// Long options with a value, short options with a value, and flags without one.
+const SQUEUE_LONG_WITH_VALUE: &[&str] = &[
+    "--account",
+    "--jobs",
+    "--licenses",
+    "--name",
+    "--partition",
+    "--qos",
+    "--reservation",
+    "--sort",
+    "--states",
+    "--user",
+    "--nodelist",
+];
+const SQUEUE_LONG_FLAGS: &[&str] = &["--all", "--me", "--array"];
+const SQUEUE_SHORT_WITH_VALUE: &[char] = &['A', 'j', 'L', 'n', 'p', 'q', 'R', 'S', 't', 'u', 'w'];
+const SQUEUE_SHORT_FLAGS: &[char] = &['a', 'r'];
+
+/// Checks `%squeue` arguments: only squeue's filter and sort options (`-p`, `-t`, `-u`, `--me`,
+/// `-j`, `-n`, `-A`, `-q`, `-w`, `-S`, …) are allowed; format options (`-o`, `-O`, `--json`),
+/// `--iterate` and positional words are refused with a clear message.
+pub fn check_squeue_filters(args: &[String]) -> Result<(), SlurmError> {
+    let refuse = |arg: &str, reason: &str| SlurmError::Argument {
+        arg: arg.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let allowed = "allowed: -a -A -j -L -n -p -q -r -R -S -t -u -w --me and their long forms";
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, has_value) = match long.split_once('=') {
+                Some((name, _)) => (format!("--{name}"), true),
+                None => (arg.clone(), false),
+            };
+            if SQUEUE_LONG_WITH_VALUE.contains(&name.as_str()) {
+                if !has_value && iter.next().is_none() {
+                    return Err(refuse(arg, "needs a value"));
+                }
+            } else if SQUEUE_LONG_FLAGS.contains(&name.as_str()) && !has_value {
+            } else {
+                return Err(refuse(
+                    arg,
+                    &format!("%squeue sets the output itself; {allowed}"),
+                ));
+            }
+        } else if let Some(short) = arg.strip_prefix('-') {
+            let mut chars = short.chars();
+            let Some(c) = chars.next() else {
+                return Err(refuse(arg, allowed));
+            };
+            let attached = chars.as_str();
+            if SQUEUE_SHORT_WITH_VALUE.contains(&c) {
+                if attached.is_empty() && iter.next().is_none() {
+                    return Err(refuse(arg, "needs a value"));
+                }
+            } else if SQUEUE_SHORT_FLAGS.contains(&c) && attached.is_empty() {
+            } else {
+                return Err(refuse(
+                    arg,
+                    &format!("%squeue sets the output itself; {allowed}"),
+                ));
+            }
+        } else {
+            return Err(refuse(
+                arg,
+                &format!("squeue takes options only; {allowed}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `sbatch --parsable` output: `JOBID` or `JOBID;CLUSTER`.
+pub fn parse_sbatch_parsable(stdout: &str) -> Result<String, ParseError> {
+    let line = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let id = line.split(';').next().unwrap_or("");
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id.to_owned())
+    } else {
+        Err(ParseError::new(line, "expected a job id"))
+    }
+}
+
+/// Reads squeue output in our job format (one job per line, fields separated by 0x1F).
+pub fn parse_jobs(stdout: &str) -> Result<Vec<JobStatus>, ParseError> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.splitn(11, SEP).collect();
+            if f.len() != 11 {
+                return Err(ParseError::new(line, "expected 11 fields"));
+            }
+            let node_count = f[5]
+                .trim()
+                .parse()
+                .map_err(|_| ParseError::new(line, "node count is not a number"))?;
+            let optional = |s: &str, none: &str| {
+                let s = s.trim();
+                (!s.is_empty() && s != none).then(|| s.to_owned())
+            };
+            Ok(JobStatus {
+                id: f[0].trim().to_owned(),
+                state: JobState::parse(f[1].trim()),
+                partition: f[2].trim().to_owned(),
+                name: f[3].to_owned(),
+                user: f[4].trim().to_owned(),
+                node_count,
+                nodes: f[6].trim().to_owned(),
+                elapsed: f[7].trim().to_owned(),
+                time_limit: f[8].trim().to_owned(),
+                reason: optional(f[9], "None"),
+                comment: optional(f[10], "(null)"),
+            })
+        })
+        .collect()
+}
+
+/// Reads `squeue --start` output in our start format.
+pub fn parse_start_estimates(stdout: &str) -> Result<Vec<StartEstimate>, ParseError> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split(SEP).collect();
+            if f.len() != 3 {
+                return Err(ParseError::new(line, "expected 3 fields"));
+            }
+            let known = |s: &str| {
+                let s = s.trim();
+                (!s.is_empty() && s != "N/A" && s != "(null)").then(|| s.to_owned())
+            };
+            Ok(StartEstimate {
+                id: f[0].trim().to_owned(),
+                start: known(f[1]),
+                nodes: known(f[2]),
+            })
+        })
+        .collect()
+}
+
+/// Reads sinfo output in our partition format. Lines of the same partition are added up.
+pub fn parse_partitions(stdout: &str) -> Result<Vec<PartitionRow>, ParseError> {
+    let mut rows: Vec<PartitionRow> = Vec::new();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(SEP).map(str::trim).collect();
+        if f.len() != 4 {
+            return Err(ParseError::new(line, "expected 4 fields"));
+        }
+        let counts: Vec<u32> = f[3]
+            .split('/')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| ParseError::new(line, "expected node counts A/I/O/T"))?;
+        let [allocated, idle, other, total] = counts[..] else {
+            return Err(ParseError::new(line, "expected node counts A/I/O/T"));
+        };
+        let (name, is_default) = match f[0].strip_suffix('*') {
+            Some(name) => (name, true),
+            None => (f[0], false),
+        };
+        match rows.iter_mut().find(|r| r.name == name) {
+            Some(row) => {
+                row.nodes_allocated += allocated;
+                row.nodes_idle += idle;
+                row.nodes_other += other;
+                row.nodes_total += total;
+            }
+            None => rows.push(PartitionRow {
+                name: name.to_owned(),
+                is_default,
+                available: f[1].to_owned(),
+                time_limit: f[2].to_owned(),
+                nodes_allocated: allocated,
+                nodes_idle: idle,
+                nodes_other: other,
+                nodes_total: total,
+            }),
+        }
+    }
+    Ok(rows)
+}
+
+/// Splits one `scontrol -o show …` line into `(Key, Value)` pairs, in order. Values may contain
+/// spaces (`Command=/path/job.sh arg`, `StdOut=/a b/x.out`): a word that does not start with
+/// `Key=` continues the previous value.
+pub fn parse_scontrol_record(line: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for word in line.trim_end().split(' ') {
+        let key = word.split_once('=').map(|(k, _)| k).filter(|k| {
+            !k.is_empty()
+                && k.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":/_".contains(c))
+        });
+        match (key, pairs.last_mut()) {
+            (Some(k), _) => pairs.push((k.to_owned(), word[k.len() + 1..].to_owned())),
+            (None, Some((_, value))) => {
+                value.push(' ');
+                value.push_str(word);
+            }
+            (None, None) => {}
+        }
+    }
+    for (_, value) in &mut pairs {
+        let trimmed = value.trim_end().len();
+        value.truncate(trimmed);
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobRole;
+
+    /// Lines captured from the lab's SLURM 22.05.8 (`<US>` stands for the 0x1F separator).
+    fn captured(s: &str) -> String {
+        s.replace("<US>", "\u{1f}")
+    }
+
+    const SQUEUE_CAPTURED: &str = "\
+16<US>RUNNING<US>multiple<US>run1<US>root<US>2<US>n[1-2]<US>0:03<US>5:00<US>None<US>rust-cluster-kernel:user=root:cluster=demo:role=scheduler
+19<US>CANCELLED<US>single<US>canc1<US>root<US>1<US><US>0:00<US>30:00<US>Priority<US>(null)
+17<US>PENDING<US>single<US>pend1<US>root<US>1<US><US>0:00<US>10:00<US>Resources<US>(null)
+18<US>FAILED<US>single<US>fail1<US>root<US>1<US>n1<US>0:00<US>30:00<US>NonZeroExitCode<US>(null)
+20<US>RUNNING<US>single<US>name with|bar<US>root<US>1<US>n1<US>0:04<US>1:00:00<US>None<US>(null)
+";
+
+    #[test]
+    fn parses_squeue_jobs() {
+        let jobs = parse_jobs(&captured(SQUEUE_CAPTURED)).unwrap();
+        assert_eq!(jobs.len(), 5);
+        let run = &jobs[0];
+        assert_eq!(run.id, "16");
+        assert_eq!(run.state, JobState::Running);
+        assert_eq!(
+            (run.partition.as_str(), run.name.as_str()),
+            ("multiple", "run1")
+        );
+        assert_eq!((run.node_count, run.nodes.as_str()), (2, "n[1-2]"));
+        assert_eq!(
+            (run.elapsed.as_str(), run.time_limit.as_str()),
+            ("0:03", "5:00")
+        );
+        assert_eq!(run.reason, None);
+        let tag = run.tag().unwrap();
+        assert_eq!(
+            (tag.user.as_str(), tag.cluster.as_deref()),
+            ("root", Some("demo"))
+        );
+        assert_eq!(tag.role, JobRole::Scheduler);
+        assert_eq!(jobs[1].state, JobState::Cancelled);
+        assert!(jobs[1].state.is_finished());
+        assert_eq!(jobs[1].comment, None);
+        assert_eq!(jobs[2].state, JobState::Pending);
+        assert_eq!(jobs[2].reason.as_deref(), Some("Resources"));
+        assert_eq!(jobs[2].nodes, "");
+        assert!(!jobs[2].state.is_finished());
+        assert_eq!(jobs[3].state, JobState::Failed);
+        assert_eq!(jobs[3].reason.as_deref(), Some("NonZeroExitCode"));
+        assert_eq!(
+            jobs[4].name, "name with|bar",
+            "a `|` in a name does not split it"
+        );
+        assert_eq!(parse_jobs("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn squeue_parse_errors_show_the_line() {
+        let err = parse_jobs("16|RUNNING|multiple").unwrap_err();
+        assert_eq!(err.line, "16|RUNNING|multiple");
+        let bad_count =
+            captured("1<US>RUNNING<US>p<US>n<US>u<US>x<US><US>0:00<US>1:00<US>None<US>(null)");
+        assert!(parse_jobs(&bad_count)
+            .unwrap_err()
+            .reason
+            .contains("node count"));
+    }
+
+    #[test]
+    fn job_states() {
+        for s in [
+            "PENDING",
+            "RUNNING",
+            "COMPLETING",
+            "COMPLETED",
+            "CANCELLED",
+            "FAILED",
+            "TIMEOUT",
+            "NODE_FAIL",
+            "OUT_OF_MEMORY",
+            "PREEMPTED",
+            "SUSPENDED",
+            "CONFIGURING",
+            "BOOT_FAIL",
+            "DEADLINE",
+            "REQUEUED",
+        ] {
+            assert_eq!(JobState::parse(s).as_str(), s);
+        }
+        assert_eq!(
+            JobState::parse("REQUEUED"),
+            JobState::Other("REQUEUED".into())
+        );
+        assert!(!JobState::Completing.is_finished());
+        assert!(JobState::Timeout.is_finished());
+        assert!(JobState::Gone.is_finished());
+        assert_eq!(JobStatus::gone("5").state.to_string(), "GONE");
+    }
+
+    #[test]
+    fn parses_start_estimates() {
+        let out = captured("17<US>N/A<US>(null)\n21<US>2026-11-24T18:39:17<US>n[1-2]\n");
+        let est = parse_start_estimates(&out).unwrap();
+        assert_eq!(
+            est[0],
+            StartEstimate {
+                id: "17".into(),
+                start: None,
+                nodes: None
+            }
+        );
+        assert_eq!(est[1].start.as_deref(), Some("2026-11-24T18:39:17"));
+        assert_eq!(est[1].nodes.as_deref(), Some("n[1-2]"));
+    }
+
+    #[test]
+    fn parses_sinfo_partitions() {
+        let out = captured(
+            "single*<US>up<US>3-00:00:00<US>1/1/0/2\nmultiple<US>up<US>3-00:00:00<US>1/1/0/2\n",
+        );
+        let rows = parse_partitions(&out).unwrap();
+        assert_eq!(
+            rows[0],
+            PartitionRow {
+                name: "single".into(),
+                is_default: true,
+                available: "up".into(),
+                time_limit: "3-00:00:00".into(),
+                nodes_allocated: 1,
+                nodes_idle: 1,
+                nodes_other: 0,
+                nodes_total: 2,
+            }
+        );
+        assert!(!rows[1].is_default);
+        let split = captured("a<US>up<US>1:00<US>1/0/0/1\na<US>up<US>1:00<US>0/2/1/3\n");
+        let rows = parse_partitions(&split).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].nodes_idle, rows[0].nodes_other, rows[0].nodes_total),
+            (2, 1, 4)
+        );
+        assert!(parse_partitions(&captured("a<US>up<US>1:00<US>1/0/0\n")).is_err());
+    }
+
+    #[test]
+    fn parses_scontrol_records() {
+        let line = "JobId=16 JobName=run1 UserId=root(0) JobState=RUNNING Reason=None \
+            NodeList=n[1-2] BatchHost=n1 NumNodes=2 CPUs/Task=1 ReqB:S:C:T=0:0:*:* \
+            Command=/tmp/rck-slurm-exp/sleep.sh 120 WorkDir=/tmp/rck-slurm-exp \
+            Comment=rust-cluster-kernel:user=root:cluster=demo:role=scheduler  \
+            StdErr=/tmp/rck-slurm-exp/run1-16.out StdIn=/dev/null \
+            StdOut=/tmp/rck-slurm-exp/a b/slurm-16.out Power= ";
+        let rec = parse_scontrol_record(line);
+        let get = |k: &str| {
+            rec.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("JobId"), Some("16"));
+        assert_eq!(get("Command"), Some("/tmp/rck-slurm-exp/sleep.sh 120"));
+        assert_eq!(get("StdOut"), Some("/tmp/rck-slurm-exp/a b/slurm-16.out"));
+        assert_eq!(
+            get("Comment"),
+            Some("rust-cluster-kernel:user=root:cluster=demo:role=scheduler")
+        );
+        assert_eq!(get("ReqB:S:C:T"), Some("0:0:*:*"));
+        assert_eq!(get("CPUs/Task"), Some("1"));
+        assert_eq!(get("Power"), Some(""));
+    }
+
+    #[test]
+    fn parses_sbatch_output() {
+        assert_eq!(parse_sbatch_parsable("42\n").unwrap(), "42");
+        assert_eq!(parse_sbatch_parsable("42;lab\n").unwrap(), "42");
+        assert!(parse_sbatch_parsable("").is_err());
+        assert!(parse_sbatch_parsable("Submitted batch job 42").is_err());
+    }
+
+    #[test]
+    fn squeue_filters() {
+        let ok = |a: &[&str]| check_squeue_filters(&strings_of(a)).unwrap();
+        let bad = |a: &[&str]| {
+            check_squeue_filters(&strings_of(a))
+                .unwrap_err()
+                .to_string()
+        };
+        ok(&[]);
+        ok(&[
+            "-p",
+            "multiple",
+            "-t",
+            "PD,R",
+            "--me",
+            "-uroot",
+            "--states=all",
+            "-a",
+        ]);
+        ok(&["--partition", "single", "-S", "-t,i", "-n", "x", "--array"]);
+        assert!(bad(&["-o", "%i"]).contains("sets the output itself"));
+        assert!(bad(&["--format=%i"]).contains("--format"));
+        assert!(bad(&["-O", "JobID"]).contains("-O"));
+        assert!(bad(&["--json"]).contains("--json"));
+        assert!(bad(&["-i", "5"]).contains("-i"));
+        assert!(bad(&["--iterate=5"]).contains("--iterate"));
+        assert!(bad(&["-p"]).contains("needs a value"));
+        assert!(bad(&["extra"]).contains("options only"));
+        assert!(bad(&["-ax"]).contains("-ax"));
+    }
+
+    fn strings_of(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn job_ids_are_checked_before_any_command() {
+        let slurm = Slurm::new(Some(PathBuf::from("/nonexistent")), None);
+        for bad in ["", "12;rm", "1 2", "-1", "1,2", "$(id)"] {
+            assert!(matches!(
+                slurm.cancel(&[bad.to_owned()]),
+                Err(SlurmError::InvalidJobId { .. })
+            ));
+            assert!(matches!(
+                slurm.jobs(&[bad.to_owned()]),
+                Err(SlurmError::InvalidJobId { .. })
+            ));
+        }
+        assert_eq!(slurm.jobs(&[]).unwrap(), vec![]);
+    }
+
+    /// A directory of fake SLURM commands, for the faults a real SLURM cannot show on demand
+    /// (a command that hangs, a missing binary). Everything else is tested on the real SLURM.
+    struct FakeBin(PathBuf);
+
+    impl FakeBin {
+        fn new(tag: &str) -> FakeBin {
+            let dir =
+                std::env::temp_dir().join(format!("rck-fake-slurm-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            FakeBin(dir)
+        }
+
+        fn command(&self, name: &str, body: &str) {
+            use std::os::unix::fs::PermissionsExt;
+            let p = self.0.join(name);
+            std::fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    impl Drop for FakeBin {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed_at_the_timeout() {
+        let bin = FakeBin::new("hang");
+        // A child that keeps the pipes open: the whole process group must die.
+        bin.command("squeue", "echo 'squeue: waiting' >&2; sleep 30 & sleep 30");
+        let slurm = Slurm::new(Some(bin.0.clone()), None).with_timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let err = slurm.jobs(&["1".into()]).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not killed: {:?}",
+            started.elapsed()
+        );
+        match err {
+            SlurmError::Timeout { stderr, .. } => assert_eq!(stderr.trim(), "squeue: waiting"),
+            other => panic!("expected a timeout, got {other}"),
+        }
+    }
+
+    #[test]
+    fn missing_commands_and_config_are_reported() {
+        let bin = FakeBin::new("empty");
+        let slurm = Slurm::new(Some(bin.0.clone()), None);
+        assert!(!slurm.is_available());
+        let err = slurm.partitions().unwrap_err();
+        assert!(matches!(err, SlurmError::NotInstalled { .. }), "{err}");
+        assert!(err.to_string().contains("`sinfo` not found"), "{err}");
+        bin.command("sinfo", "exit 0");
+        let slurm = Slurm::new(Some(bin.0.clone()), Some(bin.0.join("no-slurm.conf")));
+        let err = slurm.partitions().unwrap_err();
+        assert!(matches!(err, SlurmError::ConfigMissing { .. }), "{err}");
+    }
+
+    #[test]
+    fn current_user_has_a_name() {
+        let user = current_user().unwrap();
+        crate::spec::validate_user_name(&user).unwrap();
+    }
+}

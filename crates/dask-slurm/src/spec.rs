@@ -1,0 +1,831 @@
+//! A resolved, validated cluster specification ([`ClusterSpec`]) and the validators behind it.
+//!
+//! Everything that ends up in a job script passes through here first. Values written into
+//! `#SBATCH` lines (partition, account, time, memory, names) must match a strict character set;
+//! values written into shell commands (paths, environment values, extra `mpirun` arguments) are
+//! checked for control characters and later shell-quoted by [`crate::script`]. A hostile value
+//! such as `$(rm -rf ~)` is a [`SpecError`] that names the field, never a command.
+//!
+//! Paths and environment values may refer to environment variables of the job as `$NAME` or
+//! `${NAME}` (for example the workshop's node-local `$TMP/dask`); nothing else is expanded, and any
+//! other use of `$` or a backquote is refused. See [`ShellText`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A value in a profile, an override or a cluster spec that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The value of `field` is not allowed; `reason` says what is expected.
+    #[error("invalid {field} {value:?}: {reason}")]
+    Invalid {
+        /// The profile key or option the value came from, e.g. `partition`.
+        field: String,
+        /// The offending value, exactly as given.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+    /// Two settings that exclude each other were both given.
+    #[error("{first} and {second} cannot both be set: {reason}")]
+    Conflict {
+        /// The first setting.
+        first: String,
+        /// The second setting.
+        second: String,
+        /// Why they conflict.
+        reason: String,
+    },
+}
+
+impl SpecError {
+    fn invalid(field: &str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        SpecError::Invalid {
+            field: field.to_owned(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The field (profile key or option) the error is about.
+    pub fn field(&self) -> &str {
+        match self {
+            SpecError::Invalid { field, .. } => field,
+            SpecError::Conflict { first, .. } => first,
+        }
+    }
+}
+
+/// How `mpirun` places the ranks: the value of `--map-by`, with `{threads}` standing for the
+/// threads per worker.
+///
+/// The workshop's `core:PE={threads}` gives every worker `threads` cores of its own. It fails when
+/// the machine has fewer real cores than the allocation claims (the test lab declares 4 CPUs per
+/// emulated node on a 2-core machine), so a lab profile can choose another policy such as `slot`,
+/// or the empty string for no `--map-by` at all (Open MPI's default placement).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MapBy(pub String);
+
+impl MapBy {
+    /// The workshop's policy: `core:PE={threads}`.
+    pub fn core_pe() -> Self {
+        MapBy("core:PE={threads}".to_owned())
+    }
+
+    /// The `--map-by` value for `threads` threads per worker, or `None` for no `--map-by`.
+    pub fn value_for(&self, threads: u32) -> Option<String> {
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.replace("{threads}", &threads.to_string()))
+        }
+    }
+
+    /// Checks that the policy only uses Open MPI's mapping syntax (`[A-Za-z0-9:=,._-]` and the
+    /// `{threads}` placeholder).
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bare = self.0.replace("{threads}", "");
+        if bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":=,._-".contains(c))
+        {
+            Ok(())
+        } else {
+            Err(SpecError::invalid(
+                "map_by",
+                &self.0,
+                "expected an Open MPI --map-by value such as `core:PE={threads}`, `slot`, `node`, \
+                 or \"\" for none (letters, digits, `:=,._-` and the `{threads}` placeholder)",
+            ))
+        }
+    }
+}
+
+/// Text that goes into a shell command of the job script, where `$NAME` and `${NAME}` refer to
+/// environment variables of the job and everything else is literal.
+///
+/// [`ShellText::to_shell`] turns it into one shell word: literal parts in single quotes, variables
+/// in double quotes, so no other expansion, globbing or word splitting can happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellText {
+    parts: Vec<ShellPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ShellPart {
+    Literal(String),
+    Variable(String),
+}
+
+impl ShellText {
+    /// Parses `value` for the field `field`. Refuses control characters (newlines included), a
+    /// backquote, and any `$` that does not start a `$NAME` or `${NAME}` reference.
+    pub fn parse(field: &str, value: &str) -> Result<ShellText, SpecError> {
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Err(SpecError::invalid(
+                field,
+                value,
+                format!("control character {c:?} (newline, tab, …) is not allowed"),
+            ));
+        }
+        if value.contains('`') {
+            return Err(SpecError::invalid(
+                field,
+                value,
+                "a backquote is not allowed (no command substitution)",
+            ));
+        }
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = value;
+        while let Some(pos) = rest.find('$') {
+            literal.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
+                match braced.find('}') {
+                    Some(end) => (&braced[..end], end + 2),
+                    None => ("", 0),
+                }
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            if !is_env_name(name) {
+                return Err(SpecError::invalid(
+                    field,
+                    value,
+                    "`$` may only start an environment variable reference `$NAME` or `${NAME}` \
+                     (no `$(…)`, `$((…))` or other expansions)",
+                ));
+            }
+            if !literal.is_empty() {
+                parts.push(ShellPart::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(ShellPart::Variable(name.to_owned()));
+            rest = &after[consumed..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(ShellPart::Literal(literal));
+        }
+        Ok(ShellText { parts })
+    }
+
+    /// True if the text refers to no environment variable.
+    pub fn is_literal(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|p| matches!(p, ShellPart::Literal(_)))
+    }
+
+    /// One shell word that expands to the text: `'literal'` parts and `"${NAME}"` parts,
+    /// concatenated. An empty text is `''`.
+    pub fn to_shell(&self) -> String {
+        if self.parts.is_empty() {
+            return "''".to_owned();
+        }
+        self.parts
+            .iter()
+            .map(|p| match p {
+                ShellPart::Literal(s) => single_quote(s),
+                ShellPart::Variable(v) => format!("\"${{{v}}}\""),
+            })
+            .collect()
+    }
+}
+
+/// `s` in single quotes, with embedded single quotes written as `'\''`.
+pub(crate) fn single_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// True for a POSIX environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks a cluster name: `[A-Za-z0-9][A-Za-z0-9_-]{0,62}`. It becomes the job name, part of
+/// the comment tag and the prefix of the Dask worker names.
+pub fn validate_cluster_name(name: &str) -> Result<(), SpecError> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "cluster name",
+            name,
+            "expected 1 to 63 characters: letters, digits, `_` and `-`, starting with a letter or digit",
+        ))
+    }
+}
+
+/// Checks a SLURM partition or account name (`field` says which): `[A-Za-z0-9_.-]+`.
+pub fn validate_slurm_name(field: &str, value: &str) -> Result<(), SpecError> {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            field,
+            value,
+            "expected letters, digits, `_`, `.` and `-` only",
+        ))
+    }
+}
+
+/// Checks a user name as it goes into the job's comment tag: `[A-Za-z0-9_.-]+`.
+pub fn validate_user_name(value: &str) -> Result<(), SpecError> {
+    validate_slurm_name("user name", value)
+}
+
+/// Checks a SLURM time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM` or `D-HH:MM:SS`
+/// (digits only in each part; SLURM accepts any number of digits per part).
+pub fn validate_time(value: &str) -> Result<(), SpecError> {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 6 && s.chars().all(|c| c.is_ascii_digit());
+    let (days, clock) = match value.split_once('-') {
+        Some((d, rest)) => (Some(d), rest),
+        None => (None, value),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let shape_ok = match days {
+        None => (1..=3).contains(&parts.len()),
+        Some(d) => digits(d) && (1..=3).contains(&parts.len()),
+    };
+    if shape_ok && parts.iter().all(|p| digits(p)) {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "time",
+            value,
+            "expected a SLURM time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
+        ))
+    }
+}
+
+/// Checks a SLURM memory size for `--mem`: whole number with an optional unit `K`, `M`, `G` or
+/// `T`, optionally followed by `B`, in any case (`90000`, `90000mb`, `90G`). SLURM's default unit
+/// is megabytes; it refuses fractions (`1.5G`).
+pub fn validate_slurm_memory(value: &str) -> Result<(), SpecError> {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits_end);
+    let unit_ok = matches!(
+        unit.to_ascii_uppercase().as_str(),
+        "" | "K" | "M" | "G" | "T" | "KB" | "MB" | "GB" | "TB"
+    );
+    if !number.is_empty() && number.len() <= 12 && unit_ok {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "mem",
+            value,
+            "expected a whole number with an optional unit K, M, G or T (e.g. 90000, 90000mb, 90G)",
+        ))
+    }
+}
+
+/// Checks a Dask worker memory limit for `--memory-limit`: `auto`, a number of bytes, a fraction
+/// of the node's memory (`0.5`), or a number with a unit (`4GiB`, `4 GB`, `1e9`).
+pub fn validate_worker_memory(value: &str) -> Result<(), SpecError> {
+    let compact: String = value.chars().filter(|c| *c != ' ').collect();
+    let number_end = compact
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E'))
+        .unwrap_or(compact.len());
+    let (number, unit) = compact.split_at(number_end);
+    let number_ok = number
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n >= 0.0);
+    let unit_ok = matches!(
+        unit.to_ascii_lowercase().as_str(),
+        "" | "b"
+            | "k"
+            | "kb"
+            | "kib"
+            | "m"
+            | "mb"
+            | "mib"
+            | "g"
+            | "gb"
+            | "gib"
+            | "t"
+            | "tb"
+            | "tib"
+    );
+    if value == "auto" || (number_ok && unit_ok && value.len() <= 32) {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "memory_limit",
+            value,
+            "expected `auto`, a fraction (0.5), bytes, or a size with a unit (4GiB, 4GB)",
+        ))
+    }
+}
+
+/// Checks a network interface name for `--interface`: 1 to 15 characters of `[A-Za-z0-9_.:-]`.
+pub fn validate_interface(value: &str) -> Result<(), SpecError> {
+    if !value.is_empty()
+        && value.len() <= 15
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "interface",
+            value,
+            "expected a network interface name such as ib0, eth0 or lo",
+        ))
+    }
+}
+
+/// Checks a host name for the ssh tunnel line: `[A-Za-z0-9.-]+`, optionally `user@` before it.
+pub fn validate_login_host(value: &str) -> Result<(), SpecError> {
+    let host = value.rsplit_once('@').map_or(value, |(user, host)| {
+        if validate_user_name(user).is_ok() {
+            host
+        } else {
+            ""
+        }
+    });
+    if !host.is_empty()
+        && !host.starts_with('-')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "login_host",
+            value,
+            "expected a host name such as uc2.scc.kit.edu (optionally user@host)",
+        ))
+    }
+}
+
+/// Checks a path that is written into an `#SBATCH` line (the log directory): absolute, and none
+/// of `"`, `'`, `\`, `%`, `$`, `` ` `` or control characters. Spaces are allowed (the line is
+/// quoted).
+pub fn validate_sbatch_path(field: &str, value: &str) -> Result<(), SpecError> {
+    if !value.starts_with('/') {
+        return Err(SpecError::invalid(
+            field,
+            value,
+            "expected an absolute path (SLURM does not expand `~` or variables here)",
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || "\"'\\%$`".contains(*c))
+    {
+        return Err(SpecError::invalid(
+            field,
+            value,
+            format!("the character {c:?} is not allowed in a path SLURM reads"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one extra `mpirun` argument: no control characters, no `$` or backquote (it is quoted
+/// in the script, so it can never run a command; this keeps surprises out of the log too).
+pub fn validate_mpirun_arg(value: &str) -> Result<(), SpecError> {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_control() || c == '`' || c == '$')
+    {
+        Err(SpecError::invalid(
+            "mpirun_args",
+            value,
+            "expected a non-empty argument without control characters, `$` or backquotes",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A count that must be at least 1 (`nodes`, `workers_per_node`, `threads_per_worker`).
+pub fn validate_count(field: &str, value: u32) -> Result<(), SpecError> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            field,
+            value.to_string(),
+            "must be at least 1",
+        ))
+    }
+}
+
+/// The Python environment that has `dask-mpi`, as the job script makes it available.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "path")]
+pub enum PythonEnv {
+    /// Use whatever `dask-mpi` the job inherits on `PATH` (from the submitting shell).
+    Inherit,
+    /// Activate a venv or conda environment directory (`bin/activate` if it has one, otherwise
+    /// `bin` is put first on `PATH`).
+    Activate(String),
+    /// Unpack a packed environment (`conda-pack`/`venv-pack` tarball) to node-local `$TMP` with
+    /// one `srun` task per node, then activate it there.
+    Staged(String),
+}
+
+/// The minimum polling interval in seconds: SLURM's controller is shared by every user.
+pub const MIN_POLL_INTERVAL_SECS: u32 = 5;
+
+/// A fully resolved cluster: what [`crate::script`] renders into a job script.
+///
+/// Build it with [`crate::profile::Profile::resolve`] (profile + overrides), which validates every
+/// field; [`ClusterSpec::validate`] checks again before anything is rendered, so a spec built or
+/// changed by hand cannot smuggle a value into a script either.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    /// The cluster's name: job name, comment tag and worker name prefix.
+    pub name: String,
+    /// The profile it was resolved from (for the card and the registry).
+    pub profile: String,
+    /// SLURM partition (`#SBATCH --partition`).
+    pub partition: String,
+    /// SLURM account (`#SBATCH --account`), if the site needs one.
+    pub account: Option<String>,
+    /// Nodes per job.
+    pub nodes: u32,
+    /// MPI ranks (Dask processes) per node; in the `up` job the scheduler takes one of them.
+    pub workers_per_node: u32,
+    /// Threads per worker (`--nthreads`, `--cpus-per-task`).
+    pub threads_per_worker: u32,
+    /// Time limit in a SLURM format (`30:00`).
+    pub time: String,
+    /// Memory per node for `#SBATCH --mem` (`90000mb`), if any.
+    pub mem: Option<String>,
+    /// Dask's `--memory-limit` per worker, if any (otherwise Dask divides the node's memory).
+    pub memory_limit: Option<String>,
+    /// Network interface for Dask (`--interface`), e.g. `ib0`.
+    pub interface: String,
+    /// Dask's local (spill) directory; may refer to `$TMP` and other job variables.
+    pub local_directory: String,
+    /// Where the Python environment with dask-mpi comes from.
+    pub python_env: PythonEnv,
+    /// Login host for the ssh tunnel line, if known.
+    pub login_host: Option<String>,
+    /// Preferred dashboard port (the scheduler falls back to a free one if it is taken).
+    pub dashboard_port: u16,
+    /// Extra environment variables exported by the job script (values may refer to `$VARS`).
+    pub env: BTreeMap<String, String>,
+    /// Extra arguments for `mpirun`, each passed as one quoted word.
+    pub mpirun_args: Vec<String>,
+    /// `mpirun --map-by` policy.
+    pub map_by: MapBy,
+    /// Minutes without a kernel heartbeat after which the job cancels itself; 0 turns the
+    /// watchdog off. Fractions are allowed (tests use short ones).
+    pub watchdog_minutes: f64,
+    /// Seconds between two `squeue` polls when nothing changes (at least
+    /// [`MIN_POLL_INTERVAL_SECS`]).
+    pub poll_interval_secs: u32,
+    /// Directory for the jobs' `slurm-%j.out` files (absolute; must exist before `sbatch`).
+    pub log_dir: PathBuf,
+}
+
+impl ClusterSpec {
+    /// Checks every field; the first problem is returned, naming its field.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_cluster_name(&self.name)?;
+        validate_slurm_name("partition", &self.partition)?;
+        if let Some(account) = &self.account {
+            validate_slurm_name("account", account)?;
+        }
+        validate_count("nodes", self.nodes)?;
+        validate_count("workers_per_node", self.workers_per_node)?;
+        validate_count("threads_per_worker", self.threads_per_worker)?;
+        validate_time(&self.time)?;
+        if let Some(mem) = &self.mem {
+            validate_slurm_memory(mem)?;
+        }
+        if let Some(limit) = &self.memory_limit {
+            validate_worker_memory(limit)?;
+        }
+        validate_interface(&self.interface)?;
+        ShellText::parse("local_directory", &self.local_directory)?;
+        match &self.python_env {
+            PythonEnv::Inherit => {}
+            PythonEnv::Activate(dir) => {
+                ShellText::parse("python_env", dir)?;
+            }
+            PythonEnv::Staged(archive) => {
+                ShellText::parse("env_archive", archive)?;
+            }
+        }
+        if let Some(host) = &self.login_host {
+            validate_login_host(host)?;
+        }
+        for (name, value) in &self.env {
+            if !is_env_name(name) {
+                return Err(SpecError::invalid(
+                    "env",
+                    name,
+                    "expected an environment variable name [A-Za-z_][A-Za-z0-9_]*",
+                ));
+            }
+            ShellText::parse(&format!("env.{name}"), value)?;
+        }
+        for arg in &self.mpirun_args {
+            validate_mpirun_arg(arg)?;
+        }
+        self.map_by.validate()?;
+        if !(self.watchdog_minutes.is_finite() && self.watchdog_minutes >= 0.0) {
+            return Err(SpecError::invalid(
+                "watchdog_minutes",
+                self.watchdog_minutes.to_string(),
+                "expected a number of minutes >= 0 (0 turns the watchdog off)",
+            ));
+        }
+        if self.poll_interval_secs < MIN_POLL_INTERVAL_SECS {
+            return Err(SpecError::invalid(
+                "poll_interval_secs",
+                self.poll_interval_secs.to_string(),
+                format!("must be at least {MIN_POLL_INTERVAL_SECS} seconds"),
+            ));
+        }
+        validate_sbatch_path("log_dir", &self.log_dir.to_string_lossy())?;
+        Ok(())
+    }
+
+    /// MPI ranks per job: `nodes × workers_per_node`.
+    pub fn ntasks(&self) -> u32 {
+        self.nodes.saturating_mul(self.workers_per_node)
+    }
+
+    /// Dask workers an `up` job brings: every rank but the scheduler's (rank 0).
+    pub fn workers_in_up_job(&self) -> u32 {
+        self.ntasks().saturating_sub(1)
+    }
+
+    /// Dask workers a `grow` job brings: every rank.
+    pub fn workers_in_grow_job(&self) -> u32 {
+        self.ntasks()
+    }
+
+    /// The watchdog timeout in whole seconds, or `None` if the watchdog is off.
+    pub fn watchdog_secs(&self) -> Option<u64> {
+        (self.watchdog_minutes > 0.0)
+            .then(|| ((self.watchdog_minutes * 60.0).round() as u64).max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: SpecError) -> String {
+        e.field().to_owned()
+    }
+
+    #[test]
+    fn cluster_names() {
+        for ok in ["a", "lab", "my-cluster_2", "0x", &"a".repeat(63)] {
+            validate_cluster_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "a b",
+            "a;b",
+            "a/b",
+            "ä",
+            &"a".repeat(64),
+            "$(x)",
+        ] {
+            assert_eq!(
+                field_of(validate_cluster_name(bad).unwrap_err()),
+                "cluster name"
+            );
+        }
+    }
+
+    #[test]
+    fn partitions_and_accounts() {
+        validate_slurm_name("partition", "multiple").unwrap();
+        validate_slurm_name("account", "hk-project.x_1").unwrap();
+        for bad in [
+            "",
+            "$(rm -rf ~)",
+            "a;b",
+            "a\nb",
+            "a'b",
+            "a\"b",
+            "a b",
+            "a,b",
+        ] {
+            let e = validate_slurm_name("partition", bad).unwrap_err();
+            assert_eq!(e.field(), "partition");
+            assert!(e.to_string().contains("invalid partition"), "{e}");
+        }
+    }
+
+    #[test]
+    fn time_formats() {
+        for ok in [
+            "30",
+            "30:00",
+            "1:00:00",
+            "00:30:00",
+            "1-0",
+            "1-02",
+            "1-2:30",
+            "2-02:30:00",
+        ] {
+            validate_time(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "",
+            "abc",
+            "1:2:3:4",
+            "1-",
+            "-1",
+            "1-2:3:4:5",
+            "30m",
+            "1h",
+            "UNLIMITED",
+            "1 0",
+            "30;ls",
+            "1--2",
+            ":30",
+            "30:",
+        ] {
+            assert_eq!(field_of(validate_time(bad).unwrap_err()), "time", "{bad}");
+        }
+    }
+
+    #[test]
+    fn slurm_memory() {
+        for ok in [
+            "90000", "90000mb", "90000MB", "90G", "1gb", "512K", "2T", "1000M",
+        ] {
+            validate_slurm_memory(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "", "1.5G", "G", "90 G", "90X", "90GiB", "-1", "90G;ls", "$(x)",
+        ] {
+            assert_eq!(
+                field_of(validate_slurm_memory(bad).unwrap_err()),
+                "mem",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn worker_memory() {
+        for ok in [
+            "auto",
+            "4GiB",
+            "4GB",
+            "4 GiB",
+            "0.5",
+            "1e9",
+            "1073741824",
+            "512MiB",
+        ] {
+            validate_worker_memory(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", "lots", "4XB", "-1", "4GiB;ls", "$(x)"] {
+            assert_eq!(
+                field_of(validate_worker_memory(bad).unwrap_err()),
+                "memory_limit",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn interfaces_and_hosts() {
+        for ok in ["ib0", "lo", "eth0.100", "enp1s0f0"] {
+            validate_interface(ok).unwrap();
+        }
+        for bad in ["", "ib0 lo", "$(x)", "a;b", "averyveryverylongname"] {
+            validate_interface(bad).unwrap_err();
+        }
+        for ok in ["uc2.scc.kit.edu", "alice@login1", "localhost"] {
+            validate_login_host(ok).unwrap();
+        }
+        for bad in ["", "-oProxyCommand=x", "a b", "a;b", "a@b@c$"] {
+            assert_eq!(
+                field_of(validate_login_host(bad).unwrap_err()),
+                "login_host",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sbatch_paths() {
+        validate_sbatch_path("log_dir", "/home/u/My Notebooks/logs").unwrap();
+        for bad in [
+            "logs", "~/logs", "/a/$HOME", "/a/%j", "/a/\"b", "/a\nb", "/a/'b", "/a/`x`",
+        ] {
+            assert_eq!(
+                field_of(validate_sbatch_path("log_dir", bad).unwrap_err()),
+                "log_dir"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_text_quotes_literals_and_expands_only_variables() {
+        let t = ShellText::parse("local_directory", "$TMP/dask").unwrap();
+        assert_eq!(t.to_shell(), "\"${TMP}\"'/dask'");
+        assert!(!t.is_literal());
+        let t = ShellText::parse("x", "/a b/${HOME}x/it's").unwrap();
+        assert_eq!(t.to_shell(), "'/a b/'\"${HOME}\"'x/it'\\''s'");
+        let t = ShellText::parse("x", "").unwrap();
+        assert_eq!(t.to_shell(), "''");
+        assert!(ShellText::parse("x", "/plain").unwrap().is_literal());
+    }
+
+    #[test]
+    fn shell_text_refuses_substitutions() {
+        for bad in [
+            "$(rm -rf ~)",
+            "$((1+1))",
+            "`id`",
+            "a\nb",
+            "${HOME",
+            "$",
+            "a$-b",
+            "${A B}",
+            "$1",
+        ] {
+            let e = ShellText::parse("python_env", bad).unwrap_err();
+            assert_eq!(e.field(), "python_env", "{bad}");
+        }
+    }
+
+    #[test]
+    fn shell_text_output_survives_bash() {
+        // The quoted word, echoed by a real bash, gives back the literal text.
+        let tricky = "/a b/'quoted' \"double\" ; & | * ? [x] \\ end";
+        let word = ShellText::parse("x", tricky).unwrap().to_shell();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s {word}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), tricky);
+        let word = ShellText::parse("x", "$RCK_T/x y").unwrap().to_shell();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s {word}"))
+            .env("RCK_T", "/t m p")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "/t m p/x y");
+    }
+
+    #[test]
+    fn map_by_policies() {
+        assert_eq!(
+            MapBy::core_pe().value_for(20).as_deref(),
+            Some("core:PE=20")
+        );
+        assert_eq!(MapBy(String::new()).value_for(20), None);
+        assert_eq!(MapBy("slot".into()).value_for(2).as_deref(), Some("slot"));
+        MapBy::core_pe().validate().unwrap();
+        MapBy("ppr:2:node:PE=4".into()).validate().unwrap();
+        assert_eq!(
+            MapBy("core; rm -rf ~".into())
+                .validate()
+                .unwrap_err()
+                .field(),
+            "map_by"
+        );
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_env_name("OMPI_MCA_x"));
+        assert!(is_env_name("_a1"));
+        for bad in ["", "1A", "A-B", "A B", "A=B", "A;B"] {
+            assert!(!is_env_name(bad), "{bad}");
+        }
+    }
+}

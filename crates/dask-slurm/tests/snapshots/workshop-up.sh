@@ -1,0 +1,48 @@
+#!/bin/bash
+#SBATCH --job-name=demo
+#SBATCH --partition=multiple
+#SBATCH --nodes=2
+#SBATCH --ntasks=4
+#SBATCH --ntasks-per-node=2
+#SBATCH --cpus-per-task=20
+#SBATCH --time=30:00
+#SBATCH --mem=90000mb
+#SBATCH --output="/home/alice/notebooks/slurm-%j.out"
+#SBATCH --comment=rust-cluster-kernel:user=alice:cluster=demo:role=scheduler
+#
+# rust-cluster-kernel: Dask cluster demo (profile workshop): rank 0 is the scheduler,
+# ranks 1-3 are workers.
+set -eo pipefail
+: "${TMP:=/tmp}"  # node-local scratch (set per job on the workshop's cluster)
+
+# Watchdog: end this job if the kernel's heartbeat file has not been touched for 600 s
+# (the kernel died without cancelling it). Checked every 30 s.
+rck_heartbeat=/home/alice/.local/state/rust-cluster-kernel/heartbeat-4242
+rck_watchdog() {
+  local now mtime
+  while sleep 30; do
+    now=$(date +%s)
+    mtime=$(stat -c %Y "$rck_heartbeat" 2>/dev/null) || mtime=0
+    if [ $((now - mtime)) -ge 600 ]; then
+      echo "rust-cluster-kernel watchdog: $rck_heartbeat not touched for 600 s; cancelling job $SLURM_JOB_ID" >&2
+      scancel "$SLURM_JOB_ID"
+      return 0
+    fi
+  done
+}
+rck_watchdog &
+rck_watchdog_pid=$!
+trap 'kill "$rck_watchdog_pid" 2>/dev/null || true' EXIT
+
+# --scheduler-port 0: a free port (a fixed 8786 collides when clusters share a node).
+# --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).
+# $SLURM_JOB_ID in --name keeps worker names unique across jobs.
+mpirun --map-by core:PE=20 -np 4 dask-mpi \
+  --scheduler-file /home/alice/.local/state/rust-cluster-kernel/demo/scheduler.json \
+  --scheduler-port 0 \
+  --dashboard-address :8787 \
+  --interface ib0 \
+  --local-directory "${TMP}"'/dask' \
+  --worker-class distributed.Worker \
+  --nthreads 20 \
+  --name demo-"$SLURM_JOB_ID"
