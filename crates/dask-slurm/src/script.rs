@@ -407,6 +407,7 @@ srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per
   mkdir -p "$d"
   tar -xf "$RCK_ENV_ARCHIVE" -C "$d"
   if [ -x "$d/bin/conda-unpack" ]; then source "$d/bin/activate" && conda-unpack; fi
+  echo "rust-cluster-kernel: environment unpacked to $d on ${{SLURMD_NODENAME:-$(hostname)}}" >&2
 '
 {ACTIVATE}rck_activate "$TMP/rck-env-$SLURM_JOB_ID"
 "#

@@ -177,13 +177,6 @@ impl ShellText {
         Ok(ShellText { parts })
     }
 
-    /// True if the text refers to no environment variable.
-    pub fn is_literal(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|p| matches!(p, ShellPart::Literal(_)))
-    }
-
     /// One shell word that expands to the text: `'literal'` parts and `"${NAME}"` parts,
     /// concatenated. An empty text is `''`.
     pub fn to_shell(&self) -> String {
@@ -754,12 +747,14 @@ mod tests {
     fn shell_text_quotes_literals_and_expands_only_variables() {
         let t = ShellText::parse("local_directory", "$TMP/dask").unwrap();
         assert_eq!(t.to_shell(), "\"${TMP}\"'/dask'");
-        assert!(!t.is_literal());
         let t = ShellText::parse("x", "/a b/${HOME}x/it's").unwrap();
         assert_eq!(t.to_shell(), "'/a b/'\"${HOME}\"'x/it'\\''s'");
         let t = ShellText::parse("x", "").unwrap();
         assert_eq!(t.to_shell(), "''");
-        assert!(ShellText::parse("x", "/plain").unwrap().is_literal());
+        assert_eq!(
+            ShellText::parse("x", "/plain").unwrap().to_shell(),
+            "'/plain'"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dask_slurm::model::JobRole;
 use dask_slurm::profile::{Overrides, ProfileSet};
-use dask_slurm::script::{render_grow, render_up, JobContext};
+use dask_slurm::script::{render_grow, render_up, wrap_batch, CommentTag, JobContext};
 use dask_slurm::slurm::{current_user, JobState, Slurm, SlurmError};
 
 fn repo_root() -> PathBuf {
@@ -431,6 +431,129 @@ fn watchdog_ends_a_job_whose_kernel_is_gone() {
     assert!(
         log.contains(&format!("not touched for 6 s; cancelling job {id}")),
         "log: {log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn staged_environment_is_unpacked_on_each_node() {
+    let Some(slurm) = lab_slurm("staged_environment_is_unpacked_on_each_node") else {
+        return;
+    };
+    let venv = dask_venv();
+    let dir = scratch("staged");
+    // A stand-in for a conda-pack/venv-pack tarball: its bin/activate puts the real venv on
+    // PATH and says where it was unpacked.
+    let env = dir.join("env");
+    std::fs::create_dir_all(env.join("bin")).unwrap();
+    std::fs::write(
+        env.join("bin/activate"),
+        "export PATH=\"$RCK_DASK_VENV/bin:$PATH\"\n\
+         echo \"staged env activated from ${BASH_SOURCE[0]}\" >&2\n",
+    )
+    .unwrap();
+    let archive = dir.join("env.tar.gz");
+    let tar = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&env)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let profiles = ProfileSet::load_from(
+        Some(&repo_root().join("tests/slurm/test-profile.toml")),
+        Some("lab"),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        env_archive: Some(archive.to_string_lossy().into_owned()),
+        workers_per_node: Some(1),
+        ..Default::default()
+    };
+    let spec = profiles
+        .get(None)
+        .unwrap()
+        .resolve(&format!("rck-st-{}", std::process::id()), &overrides, &dir)
+        .unwrap();
+    std::fs::create_dir_all(&spec.log_dir).unwrap();
+    let user = current_user().unwrap();
+    let scheduler_file = dir.join("scheduler.json");
+    let ctx = JobContext {
+        user: &user,
+        scheduler_file: &scheduler_file,
+        heartbeat_file: None,
+    };
+    let script = dir.join("up.sh");
+    std::fs::write(&script, render_up(&spec, &ctx).unwrap().text).unwrap();
+    let export = vec![format!("--export=ALL,RCK_DASK_VENV={}", venv.display())];
+    let id = slurm.sbatch(&script, &export).unwrap().job_id;
+    let _guard = Jobs {
+        slurm: &slurm,
+        ids: vec![id.clone()],
+    };
+    let identity: serde_json::Value =
+        wait_for("the scheduler file", Duration::from_secs(60), || {
+            serde_json::from_str(&std::fs::read_to_string(&scheduler_file).ok()?).ok()
+        });
+    assert!(identity["address"].as_str().is_some());
+    let log = std::fs::read_to_string(slurm.job_log_path(&id).unwrap()).unwrap();
+    assert!(
+        log.contains(&format!(
+            "staged env activated from /tmp/rck-env-{id}/bin/activate"
+        )),
+        "log: {log}"
+    );
+    // One srun task per node unpacked it (both emulated nodes share this machine's /tmp).
+    for node in ["n1", "n2"] {
+        assert!(
+            log.contains(&format!(
+                "environment unpacked to /tmp/rck-env-{id} on {node}"
+            )),
+            "log: {log}"
+        );
+    }
+    slurm.cancel(std::slice::from_ref(&id)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(format!("/tmp/rck-env-{id}"));
+}
+
+#[test]
+fn batch_cell_job_is_tagged_and_logged() {
+    let Some(slurm) = lab_slurm("batch_cell_job_is_tagged_and_logged") else {
+        return;
+    };
+    let dir = scratch("batch");
+    let user = current_user().unwrap();
+    let tag = CommentTag {
+        user: user.clone(),
+        cluster: None,
+        role: JobRole::Batch,
+    };
+    let body =
+        "#SBATCH --partition=single\n#SBATCH --ntasks=1\necho \"hello from $SLURM_JOB_ID\"\n";
+    let script = dir.join("batch.sh");
+    std::fs::write(&script, wrap_batch(body, &tag, &dir, &[]).unwrap()).unwrap();
+    let id = slurm
+        .sbatch(&script, &["--job-name=rck-batch".to_owned()])
+        .unwrap()
+        .job_id;
+    let _guard = Jobs {
+        slurm: &slurm,
+        ids: vec![id.clone()],
+    };
+    let job = wait_for("the batch job to end", Duration::from_secs(60), || {
+        let job = slurm.jobs(std::slice::from_ref(&id)).unwrap().remove(0);
+        job.state.is_finished().then_some(job)
+    });
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(job.tag(), Some(tag));
+    let log = slurm.job_log_path(&id).unwrap();
+    assert_eq!(log, dir.join(format!("slurm-{id}.out")));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("hello from {id}\n")
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
