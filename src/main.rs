@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use dask_slurm::manager::{Clusters, ManagerSettings};
 use rust_cluster_kernel::install::{self, Location};
 use rust_cluster_kernel::magics::Registry;
 use rust_cluster_kernel::protocol::ConnectionInfo;
@@ -98,15 +99,21 @@ fn main() -> anyhow::Result<()> {
         }
         (None, Some(path)) => {
             let info = ConnectionInfo::read(&path)?;
+            let session = uuid::Uuid::new_v4().to_string();
+            // Re-attaches the clusters of earlier kernels (a restart) from the registry.
+            let clusters = Clusters::open(ManagerSettings::from_env(&session));
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let restart = runtime.block_on(rust_cluster_kernel::server::serve(
-                info,
-                Registry::builtin(),
-            ))?;
+            let registry = Registry::builtin(clusters.clone());
+            let restart =
+                runtime.block_on(rust_cluster_kernel::server::serve(info, registry, session))?;
             tracing::info!("shutting down (restart: {restart})");
+            if !restart {
+                // The notebook was closed: cancel what this kernel started (unless --keep).
+                clusters.shutdown();
+            }
             // The engine thread and evcxr's child die with the process.
             std::process::exit(0);
         }

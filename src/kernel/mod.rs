@@ -13,6 +13,7 @@ mod router;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 use serde_json::{json, Map, Value};
@@ -90,8 +91,8 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// A kernel that sends through `outbox`; the engine starts warming up at once.
-    pub fn new(outbox: Outbox, registry: Registry) -> Arc<Kernel> {
+    /// A kernel that sends through `outbox` as `session`; the engine starts warming up at once.
+    pub fn new(outbox: Outbox, registry: Registry, session: String) -> Arc<Kernel> {
         let engine = Engine::start();
         let rustc_version = Arc::new(OnceLock::new());
         let slot = rustc_version.clone();
@@ -99,7 +100,7 @@ impl Kernel {
             let _ = slot.set(rustc_version_now());
         });
         Arc::new(Kernel {
-            session: uuid::Uuid::new_v4().to_string(),
+            session,
             interrupter: engine.interrupter(),
             engine,
             outbox,
@@ -130,12 +131,14 @@ impl Kernel {
         output.publish("status", json!({ "execution_state": state }));
     }
 
-    /// Handles shell requests one at a time until the channel closes.
-    pub fn serve_shell(&self, requests: Receiver<WireMessage>) {
+    /// Handles shell requests one at a time until the channel closes. Each request comes with
+    /// the time it arrived, so that `stop_on_error` aborts exactly the executions that were
+    /// already queued when an execution failed (not ones sent after its reply).
+    pub fn serve_shell(&self, requests: Receiver<(Instant, WireMessage)>) {
         let mut history = History::open_default();
-        let mut queue: VecDeque<WireMessage> = VecDeque::new();
+        let mut queue: VecDeque<(Instant, WireMessage)> = VecDeque::new();
         loop {
-            let request = match queue.pop_front() {
+            let (_, request) = match queue.pop_front() {
                 Some(r) => r,
                 None => match requests.recv() {
                     Ok(r) => r,
@@ -143,18 +146,15 @@ impl Kernel {
                 },
             };
             self.status(Some(&request.header), "busy");
-            let failed = self.handle_shell(&request, &mut history);
+            let failed_at = self.handle_shell(&request, &mut history);
             self.status(Some(&request.header), "idle");
-            if failed {
-                // stop_on_error: abort the executes already queued behind the failed one.
-                while let Ok(next) = requests.try_recv() {
-                    queue.push_back(next);
-                }
+            if let Some(failed_at) = failed_at {
+                queue.extend(requests.try_iter());
                 let (aborted, kept): (VecDeque<_>, VecDeque<_>) = queue
                     .drain(..)
-                    .partition(|m| m.header.msg_type == "execute_request");
+                    .partition(|(at, m)| *at < failed_at && m.header.msg_type == "execute_request");
                 queue = kept;
-                for m in aborted {
+                for (_, m) in aborted {
                     self.status(Some(&m.header), "busy");
                     self.reply_shell(&m, "execute_reply", json!({"status": "aborted", "execution_count": self.execution_count.load(Ordering::SeqCst)}));
                     self.status(Some(&m.header), "idle");
@@ -163,8 +163,9 @@ impl Kernel {
         }
     }
 
-    /// Handles one shell request; `true` when it was an execution that failed with stop_on_error.
-    fn handle_shell(&self, request: &WireMessage, history: &mut History) -> bool {
+    /// Handles one shell request; `Some(when)` when it was an execution that failed with
+    /// stop_on_error (`when`: just before its reply was sent).
+    fn handle_shell(&self, request: &WireMessage, history: &mut History) -> Option<Instant> {
         let msg_type = request.header.msg_type.as_str();
         let result = match msg_type {
             "kernel_info_request" => {
@@ -252,7 +253,7 @@ impl Kernel {
             let reply_type = msg_type.replace("_request", "_reply");
             self.reply_shell(request, &reply_type, json!({"status": "error", "ename": "BadRequest", "evalue": e.to_string(), "traceback": []}));
         }
-        false
+        None
     }
 
     fn output_for(&self, request: &WireMessage, silent: bool) -> Output {
@@ -263,12 +264,13 @@ impl Kernel {
         )
     }
 
-    fn execute(&self, request: &WireMessage, history: &mut History) -> bool {
+    /// Runs one cell; `Some(when)` if it failed and asked for stop_on_error.
+    fn execute(&self, request: &WireMessage, history: &mut History) -> Option<Instant> {
         let r = match request.content_as::<ExecuteRequest>() {
             Ok(r) => r,
             Err(e) => {
                 self.reply_shell(request, "execute_reply", json!({"status": "error", "ename": "BadRequest", "evalue": e.to_string(), "traceback": [], "execution_count": self.execution_count.load(Ordering::SeqCst)}));
-                return false;
+                return None;
             }
         };
         let count = if r.silent {
@@ -328,10 +330,11 @@ impl Kernel {
                         traceback: None,
                     },
                 );
-                false
+                None
             }
             Err(report) => {
                 out.publish("error", json!({"ename": report.ename, "evalue": report.evalue, "traceback": report.traceback}));
+                let failed_at = Instant::now();
                 self.reply_shell(
                     request,
                     "execute_reply",
@@ -345,7 +348,7 @@ impl Kernel {
                         traceback: Some(report.traceback),
                     },
                 );
-                r.stop_on_error
+                r.stop_on_error.then_some(failed_at)
             }
         }
     }
@@ -634,7 +637,7 @@ mod tests {
 
     #[test]
     fn magic_names_complete() {
-        let r = Registry::builtin();
+        let r = Registry::everyday();
         let (m, _, start, end) = magic_completions(&r, "let x = 1;\n%ls", 14).unwrap();
         assert_eq!((m, start, end), (vec!["%lsmagic".to_owned()], 11, 14));
         let (m, ..) = magic_completions(&r, "%%ba", 4).unwrap();

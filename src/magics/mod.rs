@@ -11,14 +11,23 @@ pub mod args;
 pub mod parse;
 
 mod bash;
+mod cards;
 mod cd;
+mod cluster;
 mod env;
 mod lsmagic;
 mod pwd;
+mod sbatch;
+mod scancel;
+mod sinfo;
+mod squeue;
 mod time;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use cards::LiveCards;
+use dask_slurm::manager::Clusters;
 
 use crate::display::Bundle;
 use crate::kernel::{ErrorReport, Interrupt, Interrupted, Output};
@@ -151,8 +160,30 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The magics that ship with the kernel.
-    pub fn builtin() -> Self {
+    /// The magics that ship with the kernel; the cluster magics work on `clusters`.
+    pub fn builtin(clusters: Arc<Clusters>) -> Self {
+        let cards = LiveCards::follow(&clusters);
+        let mut r = Registry::everyday();
+        r.register(Arc::new(cluster::Cluster {
+            clusters: clusters.clone(),
+            cards: cards.clone(),
+        }));
+        r.register(Arc::new(sbatch::Sbatch {
+            clusters: clusters.clone(),
+            cards,
+        }));
+        r.register(Arc::new(squeue::Squeue {
+            clusters: clusters.clone(),
+        }));
+        r.register(Arc::new(sinfo::Sinfo {
+            clusters: clusters.clone(),
+        }));
+        r.register(Arc::new(scancel::Scancel { clusters }));
+        r
+    }
+
+    /// The everyday magics alone (no cluster).
+    pub fn everyday() -> Self {
         let mut r = Registry::default();
         r.register(Arc::new(lsmagic::LsMagic));
         r.register(Arc::new(time::Time));

@@ -18,9 +18,13 @@ use crate::kernel::{ControlOutcome, IopubMessage, Kernel, Outbox};
 use crate::magics::Registry;
 use crate::protocol::{ConnectionInfo, Signer, WireMessage};
 
-/// Binds every socket of `info`, serves until a shutdown request, and returns whether a
-/// restart was asked for.
-pub async fn serve(info: ConnectionInfo, registry: Registry) -> anyhow::Result<bool> {
+/// Binds every socket of `info`, serves as kernel session `session` until a shutdown request,
+/// and returns whether a restart was asked for.
+pub async fn serve(
+    info: ConnectionInfo,
+    registry: Registry,
+    session: String,
+) -> anyhow::Result<bool> {
     let signer = Signer::new(&info.key);
 
     let mut shell = RouterSocket::new();
@@ -59,6 +63,7 @@ pub async fn serve(info: ConnectionInfo, registry: Registry) -> anyhow::Result<b
             control: control_tx,
         },
         registry,
+        session,
     );
 
     tokio::spawn(echo_heartbeats(heartbeat));
@@ -84,7 +89,7 @@ pub async fn serve(info: ConnectionInfo, registry: Registry) -> anyhow::Result<b
         .name("shell".into())
         .spawn(move || shell_kernel.serve_shell(shell_requests))?;
     tokio::spawn(read_requests(shell_recv, signer.clone(), move |m| {
-        let _ = shell_requests_tx.send(m);
+        let _ = shell_requests_tx.send((std::time::Instant::now(), m));
     }));
 
     let (control_requests_tx, mut control_requests) = unbounded_channel();

@@ -3,7 +3,7 @@ import unittest
 
 import jupyter_kernel_test
 
-from conftest import KERNEL_NAME
+from kernelclient import KERNEL_NAME
 
 
 class RustClusterKernelTests(jupyter_kernel_test.KernelTests):

@@ -1,7 +1,7 @@
 """Magics through the kernel: the everyday ones, --help, and clear errors."""
 import os
 
-from conftest import execute
+from kernelclient import execute
 
 
 def test_lsmagic_lists_magics(kc):

@@ -6,7 +6,7 @@ import time
 import zmq
 from jupyter_client.session import Session
 
-from conftest import TIMEOUT, collect, execute, shell_reply
+from kernelclient import TIMEOUT, collect, execute, shell_reply
 
 
 def statuses(messages):

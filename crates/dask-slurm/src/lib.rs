@@ -10,8 +10,11 @@
 //! `grow` job scripts and wraps `%%sbatch` cells; [`slurm`] runs SLURM's commands with timeouts
 //! and parses what they print.
 
+pub mod dask;
+pub mod manager;
 pub mod model;
 pub mod profile;
+pub mod registry;
 pub mod script;
 pub mod slurm;
 pub mod spec;

@@ -1,0 +1,137 @@
+"""%cluster end to end on the real lab SLURM, through the kernel over real sockets:
+up → the card reaches running with all workers (updated in place) → grow → shrink → logs →
+restart (re-attached) → cancel → nothing left; shutdown cancels; SIGKILL leaves it to the
+watchdog; bad input submits nothing; a dead controller is reported, not waited for."""
+import queue
+import signal
+import time
+
+import pytest
+
+from slurm_lab import Kernel, dask_processes, squeue_ids, wait_until
+
+pytestmark = pytest.mark.slurm
+
+
+def card_text(msg):
+    return msg["content"]["data"]["text/plain"]
+
+
+def updates_until(kc, display_id, predicate, timeout):
+    """update_display_data messages for display_id (sent after the cell ended) until one matches."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if msg["msg_type"] == "update_display_data" and msg["content"]["transient"].get("display_id") == display_id:
+            seen.append(card_text(msg))
+            if predicate(seen[-1]):
+                return seen
+    raise AssertionError(f"no card update matched; last seen: {seen[-1:] or 'none'}")
+
+
+def workers_line(text):
+    return next(line for line in text.splitlines() if line.startswith("workers"))
+
+
+def test_lifecycle_up_grow_shrink_logs_restart_cancel(kernel):
+    run = kernel.run("%sinfo")
+    assert "multiple" in run.result["text/plain"] and "single" in run.result["text/plain"]
+
+    script = kernel.run("%cluster script lifecycle").result["text/plain"]
+    assert "dask-mpi" in script and "--scheduler-file" in script and "#SBATCH --partition=multiple" in script
+
+    up = kernel.run("%cluster up lifecycle")
+    assert up.status == "ok", up.reply["content"]
+    card = up.of("display_data")[0]
+    display_id = card["content"]["transient"]["display_id"]
+    assert "lifecycle" in card_text(card) and "text/html" in card["content"]["data"]
+    # The card goes to running with all 3 workers by itself, after the cell has finished.
+    updates_until(kernel.kc, display_id, lambda t: "[running]" in t and "3/3" in workers_line(t), 90)
+
+    grow = kernel.run("%cluster grow lifecycle --wait --timeout 90")
+    assert grow.status == "ok", grow.reply["content"]
+    status = kernel.run("%cluster status lifecycle").of("display_data")[0]
+    assert "7/7" in workers_line(card_text(status))
+    grow_job = [line.split()[0] for line in card_text(status).splitlines() if " grow " in f" {line} "][0]
+
+    shrink = kernel.run(f"%cluster shrink lifecycle --job {grow_job}")
+    assert shrink.status == "ok", shrink.reply["content"]
+    wait_until(lambda: "3/3" in workers_line(card_text(kernel.run("%cluster status lifecycle").of("display_data")[0])), 60, "back to 3 workers")
+
+    logs = kernel.run("%cluster logs lifecycle --tail 200").result["text/plain"]
+    assert "distributed.scheduler" in logs and "Scheduler at" in logs
+
+    dashboard = kernel.run("%cluster dashboard lifecycle").result["text/plain"]
+    assert "ssh -N -L" in dashboard
+
+    # A restart keeps the cluster and re-attaches it.
+    kernel.restart()
+    listed = wait_until(lambda: (t := kernel.run("%cluster list").result["text/plain"]) and "running" in t and t, 60, "the re-attached cluster")
+    assert "lifecycle" in listed
+
+    jobs_before = squeue_ids("lifecycle")
+    assert jobs_before
+    cancel = kernel.run("%cluster cancel lifecycle")
+    assert cancel.status == "ok", cancel.reply["content"]
+    assert "[finished]" in card_text(cancel.of("display_data")[-1])
+    assert not squeue_ids("lifecycle")
+    wait_until(lambda: not dask_processes("lifecycle"), 30, "no dask-mpi process left")
+
+
+def test_shutdown_cancels_what_the_kernel_started(lab_env):
+    k = Kernel(lab_env)
+    try:
+        assert k.run("%cluster up closing --wait --timeout 90").status == "ok"
+        assert squeue_ids("closing")
+    finally:
+        k.stop()
+    wait_until(lambda: not squeue_ids("closing"), 30, "the cluster cancelled at shutdown")
+
+
+def test_sigkill_leaves_it_to_the_watchdog(lab_env):
+    k = Kernel(lab_env)
+    assert k.run("%cluster up orphan --profile quickdog --wait --timeout 90").status == "ok"
+    assert squeue_ids("orphan")
+    k.km.signal_kernel(signal.SIGKILL)
+    k.kc.stop_channels()
+    # Nobody touches the heartbeat any more: the job ends itself (6 s timeout, checked often).
+    wait_until(lambda: not squeue_ids("orphan"), 120, "the watchdog to end the orphaned job")
+
+
+def test_bad_input_is_a_clear_error_and_submits_nothing(kernel):
+    before = squeue_ids()
+    for code, words in [
+        ("%cluster up 'x; rm -rf ~'", "name"),
+        ("%cluster up --partition 'multiple$(id)'", "partition"),
+        ("%cluster up --time 99:99:99:99", "time"),
+        ("%cluster up --nodes 0", "nodes"),
+        ("%cluster up --nodse 2", "--nodse"),
+        ("%cluster up --partition nosuch", "nosuch"),
+    ]:
+        run = kernel.run(code)
+        assert run.status == "error", code
+        assert words in run.reply["content"]["evalue"], (code, run.reply["content"]["evalue"])
+    assert squeue_ids() == before
+    assert kernel.run("%cluster nonsense").reply["content"]["ename"] == "UsageError"
+    assert kernel.run("40 + 2").result["text/plain"] == "42"
+
+
+def test_dead_controller_is_reported_quickly(lab_env, tmp_path):
+    conf = tmp_path / "slurm.conf"
+    text = open("/tmp/slurm-lab/etc/slurm.conf").read()
+    conf.write_text(text.replace("SlurmctldPort=6817", "SlurmctldPort=6899"))
+    env = dict(lab_env, SLURM_CONF=str(conf))
+    k = Kernel(env)
+    try:
+        start = time.monotonic()
+        run = k.run("%sinfo", timeout=60)
+        assert run.status == "error"
+        assert "controller" in run.reply["content"]["evalue"].lower()
+        assert time.monotonic() - start < 30  # reported, not hung (SLURM itself gives up in ~9 s)
+        assert k.run("1 + 1").result["text/plain"] == "2"
+    finally:
+        k.stop()

@@ -1,0 +1,1 @@
+"""Makes tests/ importable (kernelclient.py) for every test folder."""
