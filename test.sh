@@ -41,13 +41,6 @@ log "set-up: build and install the kernel into .venv"
 passed=0 failed=0 skipped=0
 add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
 
-log "cargo test (unit and crate integration tests)"
-cargo test --release --locked "${cargo_args[@]}" 2>&1 | tee "$out/cargo-test.log"
-cargo_rc=${PIPESTATUS[0]}
-read -r p f i < <(awk '/^test result:/ { for (k = 1; k <= NF; k++) { if ($k ~ /^passed;?$/) p += $(k-1); if ($k ~ /^failed;?$/) f += $(k-1); if ($k ~ /^ignored;?$/) i += $(k-1) } } END { print p+0, f+0, i+0 }' "$out/cargo-test.log")
-if [ "$cargo_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a build failure counts as a failure
-add "$p" "$f" "$i"
-
 pytest_args=(tests/kernel)
 cargo_args=(--workspace)
 if [ "$fast" = 0 ]; then
@@ -56,6 +49,14 @@ else
   # The real-SLURM crate tests need the lab; --fast skips them with the crate's unit tests kept.
   cargo_args=(--workspace --lib --bins --test wire)
 fi
+
+log "cargo test (unit and crate integration tests)"
+cargo test --release --locked "${cargo_args[@]}" 2>&1 | tee "$out/cargo-test.log"
+cargo_rc=${PIPESTATUS[0]}
+read -r p f i < <(awk '/^test result:/ { for (k = 1; k <= NF; k++) { if ($k ~ /^passed;?$/) p += $(k-1); if ($k ~ /^failed;?$/) f += $(k-1); if ($k ~ /^ignored;?$/) i += $(k-1) } } END { print p+0, f+0, i+0 }' "$out/cargo-test.log")
+if [ "$cargo_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a build failure counts as a failure
+add "$p" "$f" "$i"
+
 log "pytest ${pytest_args[*]}"
 "$root/.venv/bin/python" -m pytest "${pytest_args[@]}" 2>&1 | tee "$out/pytest.log"
 pytest_rc=${PIPESTATUS[0]}
