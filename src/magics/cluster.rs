@@ -12,6 +12,7 @@ use dask_slurm::manager::{
 use dask_slurm::model::{Backend, ClusterView};
 use dask_slurm::profile::Overrides;
 
+use super::args::expand_path;
 use super::cards::LiveCards;
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::dashboard::dashboard;
@@ -410,7 +411,7 @@ impl Magic for Cluster {
             }
             Some(Command::Attach(attach)) => {
                 let source = match (attach.scheduler_file, attach.address) {
-                    (Some(file), _) => AttachSource::SchedulerFile(file.into()),
+                    (Some(file), _) => AttachSource::SchedulerFile(expand_path(&file).into()),
                     (None, Some(address)) => AttachSource::Address {
                         address,
                         dashboard_port: attach.dashboard_port.expect("clap requires it"),

@@ -85,7 +85,8 @@ def test_lifecycle_up_grow_shrink_logs_restart_cancel(kernel):
 def test_shutdown_cancels_what_the_kernel_started(lab_env):
     k = Kernel(lab_env)
     try:
-        assert k.run("%cluster up closing --wait --timeout 90").status == "ok"
+        up = k.run("%cluster up closing --wait --timeout 90")
+        assert up.status == "ok", up.reply["content"]
         assert squeue_ids("closing")
     finally:
         k.stop()
@@ -94,7 +95,8 @@ def test_shutdown_cancels_what_the_kernel_started(lab_env):
 
 def test_sigkill_leaves_it_to_the_watchdog(lab_env):
     k = Kernel(lab_env)
-    assert k.run("%cluster up orphan --profile quickdog --wait --timeout 90").status == "ok"
+    up = k.run("%cluster up orphan --profile quickdog --wait --timeout 90")
+    assert up.status == "ok", up.reply["content"]
     assert squeue_ids("orphan")
     k.km.signal_kernel(signal.SIGKILL)
     k.kc.stop_channels()

@@ -29,7 +29,8 @@ use crate::spec::{ClusterSpec, MapBy, SpecError};
 pub const STEADY_POLL: Duration = Duration::from_secs(30);
 /// How long a scheduler job may run without a scheduler answering before the cluster is failed.
 pub const SCHEDULER_START_LIMIT: Duration = Duration::from_secs(180);
-/// How often the kernel touches each cluster's heartbeat file (the jobs' watchdog reads it).
+/// How often the kernel touches each cluster's heartbeat file at most (the jobs' watchdog reads
+/// it); a cluster with a short watchdog gets it touched at a third of its timeout.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
 /// Timeout of the poller's SLURM calls: a dead controller must show within 10 s.
 const POLL_COMMAND_TIMEOUT: Duration = Duration::from_secs(8);
