@@ -16,8 +16,8 @@ def lab_env(tmp_path_factory):
     config = base / "config/rust-cluster-kernel"
     config.mkdir(parents=True)
     text = LAB_PROFILE.read_text()
-    # A second profile whose watchdog ends a job 6 s after its kernel stops touching the heartbeat.
-    quick = text.replace("[profiles.lab", "[profiles.quickdog").replace("watchdog_minutes = 2", "watchdog_minutes = 0.1")
+    # A second profile whose watchdog ends a job 12 s after its kernel stops touching the heartbeat.
+    quick = text.replace("[profiles.lab", "[profiles.quickdog").replace("watchdog_minutes = 2", "watchdog_minutes = 0.2")
     (config / "config.toml").write_text(text + "\n" + quick)
     env = dict(os.environ)
     env.update(

@@ -100,7 +100,7 @@ def test_sigkill_leaves_it_to_the_watchdog(lab_env):
     assert squeue_ids("orphan")
     k.km.signal_kernel(signal.SIGKILL)
     k.kc.stop_channels()
-    # Nobody touches the heartbeat any more: the job ends itself (6 s timeout, checked often).
+    # Nobody touches the heartbeat any more: the job ends itself (12 s timeout, checked every 3 s).
     wait_until(lambda: not squeue_ids("orphan"), 120, "the watchdog to end the orphaned job")
 
 

@@ -424,7 +424,6 @@ struct Inner {
     last_squeue: Option<Instant>,
     /// The error of the last squeue, if it failed (the controller may be down).
     controller_error: Option<String>,
-    last_heartbeat: Option<Instant>,
 }
 
 /// The clusters of one kernel. Create it with [`Clusters::open`]; it lives in an `Arc`.
@@ -456,7 +455,6 @@ impl Clusters {
                 clusters,
                 last_squeue: None,
                 controller_error: None,
-                last_heartbeat: None,
             }),
             settings,
             registry,
@@ -481,7 +479,43 @@ impl Clusters {
                 }
             })
             .expect("spawn the cluster poller");
+        // Its own thread, so that a slow squeue never delays a heartbeat past a short watchdog.
+        let heartbeat = Arc::downgrade(&manager);
+        std::thread::Builder::new()
+            .name("cluster-heartbeat".into())
+            .spawn(move || {
+                let mut last_touch: Option<Instant> = None;
+                while let Some(m) = heartbeat.upgrade() {
+                    if m.stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let (every, files) = m.heartbeat_files();
+                    drop(m);
+                    if last_touch.is_none_or(|t| t.elapsed() >= every) {
+                        last_touch = Some(Instant::now());
+                        files.iter().for_each(|f| touch(f));
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+            .expect("spawn the cluster heartbeat");
         manager
+    }
+
+    /// How often to touch the heartbeat files, and those of the clusters that have live jobs.
+    fn heartbeat_files(&self) -> (Duration, Vec<PathBuf>) {
+        let inner = self.inner.lock().expect("cluster state");
+        let every = heartbeat_interval(inner.clusters.values().map(|t| &t.record));
+        let files = inner
+            .clusters
+            .values()
+            .filter(|t| {
+                !t.record.jobs.is_empty()
+                    && !matches!(t.state(), ClusterState::Finished | ClusterState::Failed)
+            })
+            .map(|t| self.heartbeat_file(&t.record.name))
+            .collect();
+        (every, files)
     }
 
     /// Jobs tagged as ours in squeue whose cluster has no record: make records for them.
@@ -593,6 +627,11 @@ impl Clusters {
             profiles.names().map(str::to_owned).collect(),
             profiles.default_name().to_owned(),
         ))
+    }
+
+    /// The `python_env` of a profile (the default one for `None`), as the profile writes it.
+    pub fn python_env(&self, profile: Option<&str>) -> Result<Option<String>, ClusterError> {
+        Ok(self.profiles()?.get(profile)?.python_env.clone())
     }
 
     fn resolve(
@@ -1083,7 +1122,7 @@ impl Clusters {
         Ok(inner.clusters[&name].view(inner.controller_error.as_deref()))
     }
 
-    /// Every cluster, oldest first.
+    /// Every cluster, by name.
     pub fn list(&self) -> Vec<ClusterView> {
         let inner = self.inner.lock().expect("cluster state");
         let mut views: Vec<ClusterView> = inner
@@ -1469,18 +1508,6 @@ impl Clusters {
                 t.scheduler_answers = false;
             }
         }
-        let touch_now = inner
-            .last_heartbeat
-            .is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY);
-        if touch_now {
-            inner.last_heartbeat = Some(Instant::now());
-            for t in inner.clusters.values().filter(|t| {
-                !t.record.jobs.is_empty()
-                    && !matches!(t.state(), ClusterState::Finished | ClusterState::Failed)
-            }) {
-                touch(&self.heartbeat_file(&t.record.name));
-            }
-        }
         drop(inner);
         self.notify_changes();
     }
@@ -1624,6 +1651,15 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// How often the heartbeat files must be touched: [`HEARTBEAT_EVERY`], or a third of the
+/// shortest watchdog timeout among the clusters when that is shorter.
+fn heartbeat_interval<'a>(records: impl Iterator<Item = &'a ClusterRecord>) -> Duration {
+    records
+        .filter_map(|r| r.spec.as_ref()?.watchdog_secs())
+        .map(|secs| Duration::from_secs(secs) / 3)
+        .fold(HEARTBEAT_EVERY, Duration::min)
+}
+
 fn touch(path: &Path) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -1647,6 +1683,34 @@ pub fn last_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeat_is_touched_at_a_third_of_the_shortest_watchdog() {
+        let record = |watchdog_minutes: Option<f64>| {
+            let spec = watchdog_minutes.map(|m| {
+                let mut spec = crate::profile::Profile::workshop()
+                    .resolve("w", &crate::profile::Overrides::default(), Path::new("/"))
+                    .unwrap();
+                spec.watchdog_minutes = m;
+                spec
+            });
+            ClusterRecord {
+                name: "w".into(),
+                backend: Backend::Slurm,
+                spec,
+                jobs: Vec::new(),
+                scheduler_file: PathBuf::from("/s.json"),
+                created_at: String::new(),
+                owner: String::new(),
+                keep: false,
+            }
+        };
+        assert_eq!(heartbeat_interval([].iter()), HEARTBEAT_EVERY);
+        let slow = [record(Some(10.0)), record(None), record(Some(0.0))];
+        assert_eq!(heartbeat_interval(slow.iter()), HEARTBEAT_EVERY);
+        let quick = [record(Some(10.0)), record(Some(0.1))];
+        assert_eq!(heartbeat_interval(quick.iter()), Duration::from_secs(2));
+    }
 
     #[test]
     fn states_follow_jobs_and_scheduler() {
