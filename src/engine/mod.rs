@@ -94,6 +94,9 @@ pub struct Engine {
 pub struct Interrupter {
     /// evcxr's handle on its runtime child, once the context exists.
     child: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>,
+    /// Whether the engine runs Rust now (a magic such as `%%python` or `%%bash` may run instead;
+    /// it stops its own processes, and the Rust variables must survive its interrupt).
+    running_rust: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an interrupt stopped.
@@ -110,7 +113,7 @@ pub enum Stopped {
 impl Interrupter {
     /// Kills the compilation if one runs, otherwise the runtime child if `cell_running`.
     pub fn interrupt(&self, cell_running: bool) -> Stopped {
-        if !cell_running {
+        if !cell_running || !self.running_rust.load(std::sync::atomic::Ordering::SeqCst) {
             return Stopped::Nothing;
         }
         let child = self.child.lock().expect("interrupter lock").clone();
@@ -133,10 +136,21 @@ impl Interrupter {
     }
 }
 
-/// Our descendants that are not evcxr's runtime child (nor below it): cargo, rustc, linkers.
+/// Clears a flag when dropped, whichever way the function that holds it returns.
+struct ClearOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The cargo processes evcxr started and everything below them (rustc, linkers); never the
+/// runtime child, nor other children of the kernel (the `%%python` kernel, `%%bash`, mpirun).
 fn compiler_processes(runtime_pid: Option<u32>) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut parents = std::collections::HashMap::new();
+    let mut cargo = std::collections::HashSet::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
             let Some(pid) = entry
@@ -156,6 +170,9 @@ fn compiler_processes(runtime_pid: Option<u32>) -> Vec<i32> {
             if let Some(ppid) = after.split(' ').nth(1).and_then(|s| s.parse::<i32>().ok()) {
                 parents.insert(pid, ppid);
             }
+            if stat.contains("(cargo)") {
+                cargo.insert(pid);
+            }
         }
     }
     let excluded = runtime_pid.map(|p| p as i32);
@@ -169,7 +186,7 @@ fn compiler_processes(runtime_pid: Option<u32>) -> Vec<i32> {
                     return false;
                 }
                 match parents.get(&p) {
-                    Some(&parent) if parent == me => return true,
+                    Some(&parent) if parent == me => return cargo.contains(&p),
                     Some(&parent) => p = parent,
                     None => return false,
                 }
@@ -213,6 +230,9 @@ impl Engine {
         code: &str,
         on_event: &mut dyn FnMut(CellEvent),
     ) -> Result<CellValue, ErrorReport> {
+        let running = &self.interrupter.running_rust;
+        running.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _running = ClearOnDrop(running);
         // Progress lines from before this cell (the engine's own warm-up) are not the cell's.
         while self.build_progress.try_recv().is_ok() {}
         let (reply, answer) = crossbeam_channel::bounded(1);
