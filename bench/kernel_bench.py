@@ -183,6 +183,31 @@ def measure(name, language, read_pause):
     return r
 
 
+def measure_python_bridge():
+    """A trivial `%%python` cell in our kernel (its ipykernel started) against the same cell in
+    ipykernel directly: the bridge's overhead per cell."""
+    import sys
+    timings = {}
+    for label, name, code, env in [
+        ("bridge", "rust-cluster", "%%python\n40 + 2", dict(os.environ, RUST_CLUSTER_KERNEL_PYTHON=sys.executable)),
+        ("ipykernel", "python3", "40 + 2", dict(os.environ)),
+    ]:
+        km = KernelManager(kernel_name=name)
+        km.start_kernel(env=env)
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=120)
+        run_cell(kc, code)  # starts the sub-kernel
+        cells = []
+        for _ in range(30):
+            t = time.perf_counter()
+            run_cell(kc, code)
+            cells.append(time.perf_counter() - t)
+        timings[label] = statistics.median(cells)
+        stop(km, kc)
+    return timings
+
+
 TARGETS = {
     # metric: (peer, maximum ratio ours/peer)
     "ready_s": ("evcxr", 0.1),
@@ -226,6 +251,14 @@ def main():
     busy = results.get("ours")
     if busy:
         lines.append(f"control busy/idle: {busy['control_busy_ms'] / busy['control_idle_ms']:.2f}x, heartbeat busy/idle: {busy['hb_busy_ms'] / busy['hb_idle_ms']:.2f}x (target ≤ 2x)")
+    specs_needed = {"rust-cluster", "python3"}
+    if specs_needed <= set(specs):
+        print("[bench] measuring %%python against ipykernel …", flush=True)
+        bridge = measure_python_bridge()
+        results["python_bridge"] = bridge
+        ratio = bridge["bridge"] / bridge["ipykernel"]
+        lines.append(f"%%python trivial cell: {bridge['bridge'] * 1e3:.1f} ms, ipykernel: {bridge['ipykernel'] * 1e3:.1f} ms,"
+                     f" ratio {ratio:.2f}x (target ≤ 1.5x {'PASS' if ratio <= 1.5 else 'MISS'})")
     text = "\n".join(lines)
     print(text)
     out = HERE / "results"

@@ -19,6 +19,8 @@
 //! - the `dask_slurm` crate (`crates/dask-slurm`): SLURM and Dask, with no knowledge of Jupyter;
 //!   it returns data. A crate of its own so that the boundary is enforced and it builds in seconds.
 //! - [`display`]: turns that data into MIME bundles (HTML through templates, plus plain text).
+//! - [`python`]: the Python sub-kernel behind `%%python`, a Jupyter *client* of an ipykernel
+//!   that it binds to the cluster's scheduler.
 
 pub mod display;
 pub mod engine;
@@ -26,4 +28,5 @@ pub mod install;
 pub mod kernel;
 pub mod magics;
 pub mod protocol;
+pub mod python;
 pub mod server;

@@ -20,7 +20,7 @@ pub struct Router<'a> {
 
 impl CellRunner for Router<'_> {
     fn run_cell(&mut self, code: &str, out: &Output) -> Result<Option<Bundle>, ErrorReport> {
-        match plan_cell(code).map_err(MagicError::into_report)? {
+        match plan_cell(code) {
             CellPlan::CellMagic(call) => self.run_magic(&call, out),
             CellPlan::Lines { magics, rust } => {
                 let mut last = None;

@@ -1,5 +1,5 @@
 //! `%cluster`: the Dask-on-SLURM lifecycle — up, grow, shrink, cancel, status, list, wait, logs,
-//! dashboard, script, attach, profiles. Each subcommand is a call on the cluster manager
+//! dashboard, script, attach, profiles, use. Each subcommand is a call on the cluster manager
 //! ([`Clusters`]) and a bundle from `display`.
 
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::display::progress::{wait_progress, WaitPhase, WaitProgress};
 use crate::display::table::cluster_list;
 use crate::display::Bundle;
 use crate::kernel::{new_display_id, Output};
+use crate::python::PythonBridge;
 
 /// `%cluster`
 pub struct Cluster {
@@ -28,6 +29,8 @@ pub struct Cluster {
     pub clusters: Arc<Clusters>,
     /// The cards on the page, updated in place.
     pub cards: Arc<LiveCards>,
+    /// The Python sub-kernel, for `%cluster use`.
+    pub bridge: Arc<PythonBridge>,
 }
 
 /// Dask clusters on SLURM: start one with `%cluster up`, watch its card, grow it, cancel it.
@@ -71,6 +74,11 @@ enum Command {
     Attach(AttachArgs),
     /// The profiles from config.toml and which one is the default.
     Profiles,
+    /// Bind %%python to this cluster: Client() with no arguments connects to its scheduler.
+    Use {
+        /// The cluster.
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -433,6 +441,13 @@ impl Magic for Cluster {
                         }
                     })
                     .collect::<String>();
+                Ok(Some(Bundle::text(text)))
+            }
+            Some(Command::Use { name }) => {
+                let text = match self.bridge.use_cluster(&name).map_err(MagicError::Failed)? {
+                    Some(address) => format!("%%python now uses cluster {name} ({address}).\n"),
+                    None => format!("%%python will use cluster {name} once its scheduler is up.\n"),
+                };
                 Ok(Some(Bundle::text(text)))
             }
         }

@@ -17,6 +17,8 @@ mod cluster;
 mod env;
 mod lsmagic;
 mod pwd;
+mod python;
+mod python_env;
 mod sbatch;
 mod scancel;
 mod sinfo;
@@ -31,16 +33,25 @@ use dask_slurm::manager::Clusters;
 
 use crate::display::Bundle;
 use crate::kernel::{ErrorReport, Interrupt, Interrupted, Output};
+use crate::python::PythonBridge;
 
 /// One call of a magic, as written in the cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MagicCall<'a> {
     /// The name without `%` or `%%`.
     pub name: &'a str,
-    /// The arguments, split like a shell.
-    pub args: Vec<String>,
+    /// The rest of the `%name` or `%%name` line, as written (for magics that take code).
+    pub line: &'a str,
     /// The cell body after the `%%name` line, for a cell magic; `None` for a line magic.
     pub body: Option<&'a str>,
+}
+
+impl MagicCall<'_> {
+    /// The arguments, split like a shell; an unclosed quote is a usage error.
+    pub fn args(&self) -> Result<Vec<String>, MagicError> {
+        shlex::split(self.line)
+            .ok_or_else(|| MagicError::Usage(format!("unbalanced quotes in: {}", self.line)))
+    }
 }
 
 /// Whether a magic may be used as `%name`, as `%%name`, or both.
@@ -163,11 +174,17 @@ impl Registry {
     /// The magics that ship with the kernel; the cluster magics work on `clusters`.
     pub fn builtin(clusters: Arc<Clusters>) -> Self {
         let cards = LiveCards::follow(&clusters);
+        let bridge = Arc::new(PythonBridge::new(clusters.clone()));
         let mut r = Registry::everyday();
         r.register(Arc::new(cluster::Cluster {
             clusters: clusters.clone(),
             cards: cards.clone(),
+            bridge: bridge.clone(),
         }));
+        r.register(Arc::new(python::Python {
+            bridge: bridge.clone(),
+        }));
+        r.register(Arc::new(python_env::PythonEnv { bridge }));
         r.register(Arc::new(sbatch::Sbatch {
             clusters: clusters.clone(),
             cards,

@@ -10,12 +10,8 @@ pub struct Time;
 
 /// Runs the rest of the line (`%time`) or the cell body (`%%time`) and prints the wall time.
 #[derive(clap::Parser)]
-#[command(trailing_var_arg = true)]
-struct Args {
-    /// The code to time (line form only).
-    #[arg(allow_hyphen_values = true)]
-    code: Vec<String>,
-}
+#[command(override_usage = "%time CODE\n       %%time  (the cell body is the code)")]
+struct Args {}
 
 impl Magic for Time {
     fn name(&self) -> &'static str {
@@ -32,13 +28,9 @@ impl Magic for Time {
         call: &MagicCall<'_>,
         ctx: &mut MagicContext<'_>,
     ) -> Result<Option<Bundle>, MagicError> {
-        let args = args::parse::<Args>(call)?;
-        let code = match call.body {
-            Some(body) => body.to_owned(),
-            None => args.code.join(" "),
-        };
+        let code = args::code_of::<Args>(call)?;
         let start = Instant::now();
-        let result = ctx.cells.run_cell(&code, ctx.out);
+        let result = ctx.cells.run_cell(code, ctx.out);
         ctx.out.stdout(&format!(
             "Wall time: {}\n",
             human_duration(start.elapsed().as_secs_f64())

@@ -170,19 +170,19 @@ fn iopub_frames(message: &WireMessage, signer: &Signer) -> Vec<Vec<u8>> {
 }
 
 async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Vec<u8>>) {
-    let mut frames = frames.into_iter().map(bytes_of);
-    let Some(first) = frames.next() else { return };
-    let mut message = ZmqMessage::from(first);
-    for f in frames {
-        message.push_back(f);
-    }
-    if let Err(e) = socket.send(message).await {
+    if let Err(e) = socket.send(frames_to_zmq(frames)).await {
         tracing::warn!("send failed: {e}");
     }
 }
 
-fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
-    v.into()
+/// One multipart ZeroMQ message of `frames` (also used by the Python bridge, a client).
+pub(crate) fn frames_to_zmq(frames: Vec<Vec<u8>>) -> ZmqMessage {
+    let mut frames = frames.into_iter().map(bytes::Bytes::from);
+    let mut message = ZmqMessage::from(frames.next().unwrap_or_default());
+    for f in frames {
+        message.push_back(f);
+    }
+    message
 }
 
 async fn write_replies<S: SocketSend>(

@@ -100,7 +100,21 @@ def check_03(nb):
     assert "[finished]" in texts(cell_with(nb, "%cluster cancel laptop"))
 
 
-CHECKS = {"01": check_01, "02": check_02, "03": check_03}
+def check_04(nb):
+    client = cell_with(nb, "%%python\nfrom dask.distributed import Client")
+    assert "text/html" in mimes(client) and "Client" in texts(client)
+    assert "DASK_SCHEDULER_ADDRESS=tcp://" in texts(cell_with(nb, "%python_env"))
+    array = cell_with(nb, "%%python\nimport dask.array")
+    assert "<svg" in texts(array)  # the chunk picture of the array's HTML repr
+    computed = texts(cell_with(nb, "%%python\ny = (x + x.T)"))
+    assert "sum = " in computed and "computed by 3 workers" in computed
+    assert texts(cell_with(nb, "%%python\nimport time")).strip() == "36"
+    progress = texts(cell_with(nb, "%%python\nfrom dask.distributed import progress"))
+    assert "100%" in progress and "std = " in progress
+    assert "[finished]" in texts(cell_with(nb, "%cluster cancel compute"))
+
+
+CHECKS = {"01": check_01, "02": check_02, "03": check_03, "04": check_04}
 
 
 @pytest.mark.slurm

@@ -1,0 +1,299 @@
+//! The Python bridge behind `%%python`: a Python kernel (ipykernel) that this kernel starts on
+//! first use and drives as a Jupyter *client*, with the protocol code of [`crate::protocol`].
+//!
+//! - The interpreter is the cluster's: `%python_env --python`, else `RUST_CLUSTER_KERNEL_PYTHON`,
+//!   else `python_env/bin/python` of the default profile (the env that runs dask-mpi), else
+//!   `python3` on PATH.
+//! - The sub-kernel's stream, display_data, update_display_data and clear_output messages are
+//!   forwarded under the running cell; its execute_result becomes the cell's result and its
+//!   error the cell's error, so rich reprs (Dask's Client and arrays, images) render as in a
+//!   Python kernel.
+//! - Bound to a cluster: before each cell the sub-kernel is told the scheduler address of the
+//!   cluster chosen with `%cluster use` (else the newest one) as `DASK_SCHEDULER_ADDRESS` and in
+//!   Dask's config, so that `Client()` needs no arguments.
+//! - Interrupt sends SIGINT to the sub-kernel; a sub-kernel that died is replaced by a fresh one
+//!   at the next cell, which says so.
+
+mod subkernel;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use dask_slurm::manager::Clusters;
+use dask_slurm::model::ClusterState;
+use serde_json::{Map, Value};
+
+use crate::display::Bundle;
+use crate::kernel::{ErrorReport, Interrupt, Output};
+use crate::magics::args::expand_path;
+use subkernel::{Stopped, SubKernel};
+
+/// The environment variable that names the Python interpreter of `%%python`.
+pub const PYTHON_VARIABLE: &str = "RUST_CLUSTER_KERNEL_PYTHON";
+
+/// The Python sub-kernel of one kernel, started on first use.
+pub struct PythonBridge {
+    clusters: Arc<Clusters>,
+    state: Mutex<BridgeState>,
+}
+
+#[derive(Default)]
+struct BridgeState {
+    /// Set by `%python_env --python`.
+    chosen_python: Option<PathBuf>,
+    /// Set by `%cluster use`.
+    chosen_cluster: Option<String>,
+    kernel: Option<SubKernel>,
+    /// How the last sub-kernel ended, when it did not end on request; the next cell says so.
+    ended: Option<String>,
+}
+
+/// Which interpreter the bridge uses, and where that choice comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonChoice {
+    /// The interpreter.
+    pub python: PathBuf,
+    /// Why this one, in the user's terms.
+    pub source: String,
+}
+
+/// What `%python_env` shows.
+#[derive(Debug, Clone)]
+pub struct BridgeStatus {
+    /// The interpreter the next start would use.
+    pub choice: PythonChoice,
+    /// The running sub-kernel: its pid and interpreter.
+    pub running: Option<(u32, PathBuf)>,
+    /// The cluster the sub-kernel is bound to, and its scheduler address.
+    pub bound_to: Option<(String, String)>,
+}
+
+impl PythonBridge {
+    /// A bridge that binds its sub-kernel to the clusters of `clusters`.
+    pub fn new(clusters: Arc<Clusters>) -> Self {
+        PythonBridge {
+            clusters,
+            state: Mutex::new(BridgeState::default()),
+        }
+    }
+
+    /// The interpreter the next sub-kernel would run on.
+    pub fn choice(&self) -> PythonChoice {
+        let chosen = self.lock().chosen_python.clone();
+        if let Some(python) = chosen {
+            return PythonChoice {
+                python,
+                source: "%python_env --python".into(),
+            };
+        }
+        if let Some(python) = std::env::var_os(PYTHON_VARIABLE).filter(|v| !v.is_empty()) {
+            return PythonChoice {
+                python: python.into(),
+                source: format!("${PYTHON_VARIABLE}"),
+            };
+        }
+        if let Ok(Some(env)) = self.clusters.python_env(None) {
+            let python = PathBuf::from(expand_path(&env)).join("bin/python");
+            if python.exists() {
+                return PythonChoice {
+                    python,
+                    source: format!("python_env of the default profile ({env})"),
+                };
+            }
+        }
+        PythonChoice {
+            python: "python3".into(),
+            source: "python3 on PATH".into(),
+        }
+    }
+
+    /// Uses `python` from now on; a running sub-kernel on another interpreter is stopped.
+    pub fn set_python(&self, python: PathBuf) {
+        let mut state = self.lock();
+        if state.kernel.as_ref().is_some_and(|k| k.python != python) {
+            state.kernel = None;
+        }
+        state.chosen_python = Some(python);
+    }
+
+    /// Binds `%%python` to the cluster `name`; returns its scheduler address, if it has one yet.
+    pub fn use_cluster(&self, name: &str) -> Result<Option<String>, String> {
+        let view = self
+            .clusters
+            .status(Some(name))
+            .map_err(|e| e.to_string())?;
+        self.lock().chosen_cluster = Some(name.to_owned());
+        Ok(view.scheduler.map(|s| s.address))
+    }
+
+    /// Stops the sub-kernel (if any); the next `%%python` starts a fresh one.
+    pub fn restart(&self) -> bool {
+        self.lock().kernel.take().is_some()
+    }
+
+    /// The interpreter, the running sub-kernel and its cluster.
+    pub fn status(&self) -> BridgeStatus {
+        let choice = self.choice();
+        let state = self.lock();
+        BridgeStatus {
+            choice,
+            running: state.kernel.as_ref().map(|k| (k.pid(), k.python.clone())),
+            bound_to: state.kernel.as_ref().and_then(|k| k.bound_to.clone()),
+        }
+    }
+
+    /// Runs Python `code` in the sub-kernel (started if need be), forwarding its outputs to
+    /// `out`. The value of a last expression comes back as the cell's result.
+    pub fn execute(
+        &self,
+        code: &str,
+        out: &Output,
+        interrupt: &Interrupt,
+    ) -> Result<Option<Bundle>, ErrorReport> {
+        let target = self.target_cluster();
+        let choice = self.choice();
+        let mut state = self.lock();
+        if let Some(status) = state.kernel.as_mut().and_then(|k| k.exited()) {
+            state.kernel = None;
+            state.ended = Some(status.to_string());
+        }
+        if state.kernel.is_none() {
+            if let Some(how) = state.ended.take() {
+                out.stderr(&format!(
+                    "The Python kernel had stopped ({how}); starting a fresh one: its variables are gone.\n"
+                ));
+            }
+            let kernel = SubKernel::start(&choice.python)
+                .map_err(|e| ErrorReport::new("PythonKernelError", e))?;
+            state.kernel = Some(kernel);
+        }
+        let kernel = state.kernel.as_mut().expect("started above");
+        if let Some((name, address)) = target.filter(|t| kernel.bound_to.as_ref() != Some(t)) {
+            let bind = bind_code(&name, &address);
+            match kernel.execute(&bind, true, &mut |_| {}, &|| false) {
+                Ok(_) => kernel.bound_to = Some((name, address)),
+                Err(stopped) => return Err(self.stopped(&mut state, stopped)),
+            }
+        }
+        let mut result = None;
+        let outcome = kernel.execute(
+            code,
+            false,
+            &mut |m| match m.header.msg_type.as_str() {
+                "stream" | "display_data" | "update_display_data" | "clear_output" => {
+                    out.publish(&m.header.msg_type, m.content.clone())
+                }
+                "execute_result" => result = Some(bundle_of(&m.content)),
+                _ => {}
+            },
+            &|| interrupt.is_raised(),
+        );
+        match outcome {
+            Ok(reply) => match reply["status"].as_str() {
+                Some("ok") => Ok(result),
+                Some("error") => Err(python_error(&reply)),
+                other => Err(ErrorReport::new(
+                    "PythonKernelError",
+                    format!("the Python kernel answered {}", other.unwrap_or("nothing")),
+                )),
+            },
+            Err(stopped) => Err(self.stopped(&mut state, stopped)),
+        }
+    }
+
+    /// The cluster to bind to: the one of `%cluster use`, else the newest; only while it has a
+    /// scheduler and has not ended.
+    fn target_cluster(&self) -> Option<(String, String)> {
+        let chosen = self.lock().chosen_cluster.clone();
+        let view = self.clusters.status(chosen.as_deref()).ok()?;
+        if matches!(view.state, ClusterState::Finished | ClusterState::Failed) {
+            return None;
+        }
+        Some((view.name, view.scheduler?.address))
+    }
+
+    fn stopped(&self, state: &mut BridgeState, stopped: Stopped) -> ErrorReport {
+        let kernel = state.kernel.take().expect("a kernel was running");
+        state.ended = Some(match &stopped {
+            Stopped::Died(status) => status.to_string(),
+            Stopped::Unresponsive => "ended after an interrupt it did not answer".to_owned(),
+        });
+        let evalue = match stopped {
+            Stopped::Died(status) => format!(
+                "the Python kernel died ({status}); its variables are gone, and the next \
+                 %%python cell starts a fresh one.\n{}",
+                kernel.log_tail()
+            ),
+            Stopped::Unresponsive => "the Python kernel did not stop after the interrupt, so it \
+                 was ended; the next %%python cell starts a fresh one"
+                .to_owned(),
+        };
+        drop(kernel);
+        ErrorReport::new("PythonKernelDied", evalue)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BridgeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Python that points Dask at `address`: the environment variable for new imports and processes,
+/// and Dask's config when dask is already imported.
+fn bind_code(name: &str, address: &str) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    format!(
+        "def _rck_bind(name, address):\n\
+        \x20   import os, sys\n\
+        \x20   os.environ['DASK_SCHEDULER_ADDRESS'] = address\n\
+        \x20   os.environ['RCK_CLUSTER_NAME'] = name\n\
+        \x20   if 'dask' in sys.modules:\n\
+        \x20       import dask\n\
+        \x20       dask.config.set({{'scheduler-address': address}})\n\
+        _rck_bind({}, {})\n\
+        del _rck_bind\n",
+        quote(name),
+        quote(address)
+    )
+}
+
+fn bundle_of(content: &Value) -> Bundle {
+    let map = |v: &Value| v.as_object().cloned().unwrap_or_else(Map::new);
+    Bundle {
+        data: map(&content["data"]),
+        metadata: map(&content["metadata"]),
+    }
+}
+
+fn python_error(reply: &Value) -> ErrorReport {
+    let text = |k: &str| reply[k].as_str().unwrap_or_default().to_owned();
+    let mut report = ErrorReport::new(text("ename"), text("evalue"));
+    if let Some(lines) = reply["traceback"].as_array() {
+        report.traceback = lines
+            .iter()
+            .filter_map(|l| l.as_str().map(str::to_owned))
+            .collect();
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_code_quotes_what_it_is_given() {
+        let code = bind_code("x'); import os; os.system('id", "tcp://10.0.0.1:8786");
+        assert!(
+            code.contains(r#"_rck_bind("x'); import os; os.system('id", "tcp://10.0.0.1:8786")"#)
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_python_traceback() {
+        let reply = serde_json::json!({"status": "error", "ename": "ZeroDivisionError",
+            "evalue": "division by zero", "traceback": ["Traceback", "ZeroDivisionError: division by zero"]});
+        let report = python_error(&reply);
+        assert_eq!(report.ename, "ZeroDivisionError");
+        assert_eq!(report.traceback.len(), 2);
+    }
+}

@@ -1,0 +1,429 @@
+//! One ipykernel process and the client side of its shell and iopub channels.
+//!
+//! The kernel writes a connection file with free loopback ports and a fresh key, starts
+//! `PYTHON -m ipykernel_launcher -f FILE` in its own process group (it dies with this process:
+//! `PR_SET_PDEATHSIG` and ipykernel's own parent poller), connects a DEALER to shell and a SUB to
+//! iopub with the `zeromq` crate, and signs and checks every message with [`crate::protocol`].
+
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, unbounded, Receiver};
+use serde_json::{json, Value};
+use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
+
+use crate::protocol::{ConnectionInfo, Signer, WireMessage};
+use crate::server::frames_to_zmq;
+
+/// How long a new sub-kernel may take to answer its first kernel_info_request.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an interrupted cell may take to end before the sub-kernel is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+
+/// Why an execution did not end with a reply.
+#[derive(Debug)]
+pub(super) enum Stopped {
+    /// The process ended (exit, crash, kill).
+    Died(ExitStatus),
+    /// It did not end the cell within [`INTERRUPT_GRACE`] of SIGINT.
+    Unresponsive,
+}
+
+/// A running ipykernel and the sockets that talk to it.
+pub(super) struct SubKernel {
+    child: Child,
+    runtime: tokio::runtime::Runtime,
+    shell: zeromq::DealerSendHalf,
+    replies: Receiver<WireMessage>,
+    iopub: Receiver<WireMessage>,
+    signer: Signer,
+    session: String,
+    connection_file: PathBuf,
+    /// The interpreter it runs on.
+    pub python: PathBuf,
+    /// Where its own stdout and stderr go (Python's start-up errors end up here).
+    pub log_file: PathBuf,
+    /// The scheduler address the sub-kernel was last told, and the cluster's name.
+    pub bound_to: Option<(String, String)>,
+}
+
+impl SubKernel {
+    /// Starts ipykernel on `python` and waits until it answers; `Err` says why it could not.
+    pub fn start(python: &Path) -> Result<SubKernel, String> {
+        let info = ConnectionInfo {
+            ip: "127.0.0.1".into(),
+            transport: "tcp".into(),
+            shell_port: free_port()?,
+            iopub_port: free_port()?,
+            stdin_port: free_port()?,
+            control_port: free_port()?,
+            hb_port: free_port()?,
+            key: uuid::Uuid::new_v4().to_string(),
+            signature_scheme: "hmac-sha256".into(),
+            kernel_name: Some("python3".into()),
+        };
+        let stem = format!("rck-python-{}-{}", std::process::id(), info.shell_port);
+        let connection_file = std::env::temp_dir().join(format!("{stem}.json"));
+        let log_file = std::env::temp_dir().join(format!("{stem}.log"));
+        write_private(&connection_file, &serde_json::to_vec(&info).expect("json"))
+            .map_err(|e| format!("cannot write {}: {e}", connection_file.display()))?;
+        let log = File::create(&log_file)
+            .map_err(|e| format!("cannot create {}: {e}", log_file.display()))?;
+        let child = spawn_ipykernel(python, &connection_file, log)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("python-bridge")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the bridge's runtime: {e}"))?;
+        let mut kernel = SubKernelStarting {
+            child: Some(child),
+            connection_file,
+            log_file,
+        };
+        kernel.wait_for_ports(&info)?;
+        let signer = Signer::new(&info.key);
+        let (shell, replies, iopub) = runtime
+            .block_on(connect(&info, signer.clone()))
+            .map_err(|e| kernel.failure(&format!("cannot connect to it: {e}")))?;
+        let mut kernel = SubKernel {
+            child: kernel.take_child(),
+            runtime,
+            shell,
+            replies,
+            iopub,
+            signer,
+            session: uuid::Uuid::new_v4().to_string(),
+            connection_file: kernel.connection_file.clone(),
+            python: python.to_owned(),
+            log_file: kernel.log_file.clone(),
+            bound_to: None,
+        };
+        kernel.wait_until_ready()?;
+        Ok(kernel)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The last lines of the sub-kernel's own log (its start-up errors).
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_file)
+    }
+
+    /// Runs `code`; `on_output` gets every iopub message of this execution except `status`.
+    /// `interrupted` is polled: once it says so, the sub-kernel gets SIGINT. Returns the
+    /// content of the `execute_reply`.
+    pub fn execute(
+        &mut self,
+        code: &str,
+        silent: bool,
+        on_output: &mut dyn FnMut(&WireMessage),
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Value, Stopped> {
+        let request = WireMessage::new(
+            "execute_request",
+            &self.session,
+            None,
+            json!({
+                "code": code,
+                "silent": silent,
+                "store_history": !silent,
+                "user_expressions": {},
+                "allow_stdin": false,
+                "stop_on_error": true,
+            }),
+        );
+        let id = request.header.msg_id.clone();
+        self.send(&request);
+        let ours = |m: &WireMessage| m.parent_header.as_ref().is_some_and(|p| p.msg_id == id);
+        let (mut reply, mut idle): (Option<Value>, bool) = (None, false);
+        let mut interrupted_at: Option<Instant> = None;
+        let mut replied_at: Option<Instant> = None;
+        loop {
+            if let Some(content) = &reply {
+                // The reply can overtake the last outputs (two sockets); idle closes them.
+                if idle || replied_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+                    return Ok(content.clone());
+                }
+            }
+            select! {
+                recv(self.iopub) -> m => {
+                    let Ok(m) = m else { break };
+                    if !ours(&m) {
+                        continue;
+                    }
+                    if m.header.msg_type == "status" {
+                        idle |= m.content["execution_state"] == "idle";
+                    } else {
+                        on_output(&m);
+                    }
+                }
+                recv(self.replies) -> m => {
+                    let Ok(m) = m else { break };
+                    if ours(&m) {
+                        reply = Some(m.content);
+                        replied_at = Some(Instant::now());
+                    }
+                }
+                default(Duration::from_millis(100)) => {}
+            }
+            if let Some(status) = self.exited() {
+                return Err(Stopped::Died(status));
+            }
+            if reply.is_none() && interrupted() {
+                let since = *interrupted_at.get_or_insert_with(|| {
+                    self.signal(libc::SIGINT);
+                    Instant::now()
+                });
+                if since.elapsed() > INTERRUPT_GRACE {
+                    return Err(Stopped::Unresponsive);
+                }
+            }
+        }
+        // The socket tasks ended: the runtime is going down with the process.
+        match self.exited() {
+            Some(status) => Err(Stopped::Died(status)),
+            None => Err(Stopped::Unresponsive),
+        }
+    }
+
+    fn send(&mut self, message: &WireMessage) {
+        let frames = frames_to_zmq(message.to_frames(&self.signer));
+        if let Err(e) = self.runtime.block_on(self.shell.send(frames)) {
+            tracing::warn!("sending to the Python kernel failed: {e}");
+        }
+    }
+
+    /// Sends `signal` to the sub-kernel process (SIGINT interrupts the running cell).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on a process this kernel started; no memory is touched.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let (mut replied, mut published) = (false, false);
+        while Instant::now() < deadline && !(replied && published) {
+            if let Some(status) = self.exited() {
+                return Err(format!(
+                    "the Python kernel ended at start ({status}):\n{}",
+                    self.log_tail()
+                ));
+            }
+            // Repeated until iopub carries its status too: a SUB socket misses what was
+            // published before its subscription reached the kernel.
+            let request = WireMessage::new("kernel_info_request", &self.session, None, json!({}));
+            let id = request.header.msg_id.clone();
+            self.send(&request);
+            let until = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < until && !(replied && published) {
+                select! {
+                    recv(self.replies) -> m => if let Ok(m) = m {
+                        replied |= m.header.msg_type == "kernel_info_reply";
+                    },
+                    recv(self.iopub) -> m => if let Ok(m) = m {
+                        published |= m.parent_header.as_ref().is_some_and(|p| p.msg_id == id);
+                    },
+                    default(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+        if replied && published {
+            Ok(())
+        } else {
+            Err(format!(
+                "the Python kernel did not answer within {} s:\n{}",
+                START_TIMEOUT.as_secs(),
+                self.log_tail()
+            ))
+        }
+    }
+}
+
+impl Drop for SubKernel {
+    fn drop(&mut self) {
+        end_process(&mut self.child);
+        let _ = std::fs::remove_file(&self.connection_file);
+        let _ = std::fs::remove_file(&self.log_file);
+    }
+}
+
+/// A process that has been spawned but is not yet a [`SubKernel`]: killed if start-up fails.
+struct SubKernelStarting {
+    child: Option<Child>,
+    connection_file: PathBuf,
+    log_file: PathBuf,
+}
+
+impl SubKernelStarting {
+    /// Waits until the shell port accepts connections (ipykernel binds every socket first).
+    fn wait_for_ports(&mut self, info: &ConnectionInfo) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let address = format!("{}:{}", info.ip, info.shell_port);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(self.failure(&format!("it ended at start ({status})")));
+            }
+            if TcpStream::connect(&address).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(self.failure("it did not open its ports"))
+    }
+
+    fn failure(&self, what: &str) -> String {
+        format!(
+            "the Python kernel could not start: {what}\n{}",
+            log_tail(&self.log_file)
+        )
+    }
+
+    fn take_child(&mut self) -> Child {
+        self.child.take().expect("the child is taken once")
+    }
+}
+
+impl Drop for SubKernelStarting {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            end_process(child);
+        }
+    }
+}
+
+async fn connect(
+    info: &ConnectionInfo,
+    signer: Signer,
+) -> zeromq::ZmqResult<(
+    zeromq::DealerSendHalf,
+    Receiver<WireMessage>,
+    Receiver<WireMessage>,
+)> {
+    let mut shell = DealerSocket::new();
+    shell.connect(&info.endpoint(info.shell_port)).await?;
+    let mut iopub = SubSocket::new();
+    iopub.subscribe("").await?;
+    iopub.connect(&info.endpoint(info.iopub_port)).await?;
+    let (replies_tx, replies) = unbounded();
+    let (iopub_tx, iopub_rx) = unbounded();
+    let (send, mut recv) = shell.split();
+    let shell_signer = signer.clone();
+    tokio::spawn(async move {
+        while let Ok(m) = recv.recv().await {
+            match WireMessage::from_frames(frames_of(m), &shell_signer) {
+                Ok(m) => {
+                    if replies_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!("dropped a shell message from the Python kernel: {e}"),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok(m) = iopub.recv().await {
+            // The first frame is the topic; from_frames skips everything before <IDS|MSG>.
+            match WireMessage::from_frames(frames_of(m), &signer) {
+                Ok(m) => {
+                    if iopub_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!("dropped an iopub message from the Python kernel: {e}"),
+            }
+        }
+    });
+    Ok((send, replies, iopub_rx))
+}
+
+fn frames_of(message: zeromq::ZmqMessage) -> Vec<Vec<u8>> {
+    message.into_vec().into_iter().map(|b| b.to_vec()).collect()
+}
+
+fn spawn_ipykernel(python: &Path, connection_file: &Path, log: File) -> Result<Child, String> {
+    use std::os::unix::process::CommandExt;
+    let err = log
+        .try_clone()
+        .map_err(|e| format!("cannot open the log: {e}"))?;
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "ipykernel_launcher", "-f"])
+        .arg(connection_file)
+        // ipykernel ends itself when this process is gone (its parent poller).
+        .env("JPY_PARENT_PID", std::process::id().to_string())
+        .env("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .process_group(0);
+    // SAFETY: prctl(2) in the child before exec; async-signal-safe, touches no memory.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))
+}
+
+/// SIGTERM to the process group, SIGKILL after two seconds.
+fn end_process(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let group = -(child.id() as i32);
+    // SAFETY: kill(2) on the process group this kernel created for the sub-kernel.
+    unsafe { libc::kill(group, libc::SIGTERM) };
+    for _ in 0..20 {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(group, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+}
+
+/// Writes a file only its owner can read (the connection file holds the signing key).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    dask_slurm::manager::last_lines(&text, 15)
+}

@@ -1,0 +1,91 @@
+"""%%python: a Python sub-kernel (ipykernel from the test venv) driven by this kernel as a
+Jupyter client. No SLURM here; tests/cluster/test_python_on_cluster.py binds it to a cluster."""
+import os
+import re
+import sys
+import time
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from kernelclient import KERNEL_NAME, drain, execute, shell_reply, collect
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    env = dict(os.environ, RUST_CLUSTER_KERNEL_PYTHON=sys.executable)
+    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=60, env=env)
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+
+
+@pytest.fixture
+def kc(kernel):
+    drain(kernel[1])
+    return kernel[1]
+
+
+def test_state_streams_results_and_rich_output(kc):
+    run = execute(kc, "%%python\nimport sys\ngreeting = 'hello'\nprint(greeting, flush=True)\nprint('warn', file=sys.stderr)\n6 * 7")
+    assert run.status == "ok", run.reply["content"]
+    assert run.stdout == "hello\n" and run.stderr == "warn\n"
+    assert run.result["text/plain"] == "42"
+    # State persists; the line form keeps quotes as written (never split like a shell).
+    run = execute(kc, """%python print(greeting + " it's")""")
+    assert run.stdout == "hello it's\n"
+    # Rich output keeps its MIME types.
+    run = execute(kc, "%%python\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>bold</b>'))")
+    [shown] = run.of("display_data")
+    assert shown["content"]["data"]["text/html"] == "<b>bold</b>"
+    # Rust cells still run beside it.
+    assert execute(kc, "40 + 2").result["text/plain"] == "42"
+
+
+def test_python_error_is_the_cells_error(kc):
+    run = execute(kc, "%%python\ndef f():\n    return 1 / 0\nf()")
+    assert run.status == "error"
+    content = run.reply["content"]
+    assert content["ename"] == "ZeroDivisionError"
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in content["traceback"]]  # no colours
+    assert any("return 1 / 0" in line for line in plain), plain
+    assert run.error["ename"] == "ZeroDivisionError"
+    assert execute(kc, "%python greeting").result["text/plain"] == "'hello'"
+
+
+def test_interrupt_stops_a_sleep_and_keeps_state(kernel, kc):
+    km, _ = kernel
+    assert execute(kc, "let rust_side = 7;").status == "ok"
+    msg_id = kc.execute("%%python\nimport time\ntime.sleep(60)")
+    time.sleep(2)
+    started = time.monotonic()
+    km.interrupt_kernel()
+    reply = shell_reply(kc, msg_id, timeout=30)
+    collect(kc, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - started < 15
+    assert execute(kc, "%python greeting").result["text/plain"] == "'hello'"
+    # Interrupting Python stops Python only: the Rust runtime and its variables are untouched.
+    assert execute(kc, "rust_side").result["text/plain"] == "7"
+
+
+def test_a_dead_sub_kernel_is_reported_and_replaced(kc):
+    run = execute(kc, "%%python\nimport os\nos._exit(3)")
+    assert run.status == "error"
+    assert run.reply["content"]["ename"] == "PythonKernelDied"
+    assert "exit status: 3" in run.reply["content"]["evalue"]
+    run = execute(kc, "%python 'greeting' in globals()")
+    assert "starting a fresh one" in run.stderr
+    assert run.result["text/plain"] == "False"
+
+
+def test_python_env_shows_the_interpreter(kc):
+    run = execute(kc, "%python_env")
+    text = run.result["text/plain"]
+    assert sys.executable in text and "RUST_CLUSTER_KERNEL_PYTHON" in text
+    assert "running (pid" in text
+    run = execute(kc, "%python_env --python /no/such/python")
+    assert run.status == "error" and "/no/such/python" in run.reply["content"]["evalue"]
+    run = execute(kc, "%python_env --restart")
+    assert "not started" in run.result["text/plain"]
