@@ -34,6 +34,8 @@ if [ "$fast" = 0 ]; then
   tests/slurm/up.sh || die "could not start the lab SLURM"
   tests/slurm/venv.sh "$root/.venv" >/dev/null || die "could not install dask-mpi into .venv"
   export RCK_DASK_VENV=$root/.venv RCK_REQUIRE_SLURM=1
+  log "set-up: Debian's chromium and playwright-core for the JupyterLab test"
+  tests/setup/browser.sh || die "could not set up the browser test"
 fi
 log "set-up: build and install the kernel into .venv"
 ./install.sh --prefix "$root/.venv" || die "install.sh failed"

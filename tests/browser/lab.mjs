@@ -1,0 +1,113 @@
+// The person's view: JupyterLab in headless Chromium, driven by playwright-core.
+//
+//   node lab.mjs BASE_URL TOKEN OUT_DIR [--cluster]
+//
+// Prints one JSON line per check ({"check": ..., "ok": true|false, "detail": ...}) for the pytest
+// that runs it, and saves screenshots in OUT_DIR.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const [base, token, outDir, ...flags] = process.argv.slice(2);
+const withCluster = flags.includes("--cluster");
+fs.mkdirSync(outDir, { recursive: true });
+
+const report = (check, ok, detail = "") => console.log(JSON.stringify({ check, ok, detail: String(detail) }));
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "rck-chromium-"))}`,
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+page.setDefaultTimeout(120_000);
+
+async function runCell(code) {
+  const cells = page.locator(".jp-NotebookPanel:visible .jp-Cell");
+  const cell = cells.last();
+  await cell.locator(".cm-content").click();
+  await page.keyboard.press("Control+a");
+  await page.keyboard.insertText(code);
+  await page.keyboard.press("Shift+Enter");
+  return cell;
+}
+
+async function outputText(cell) {
+  return (await cell.locator(".jp-OutputArea").innerText()).trim();
+}
+
+async function waitForOutput(cell, predicate, timeout = 120_000) {
+  const end = Date.now() + timeout;
+  let text = "";
+  while (Date.now() < end) {
+    text = await outputText(cell);
+    if (predicate(text)) return text;
+    await page.waitForTimeout(500);
+  }
+  throw new Error(`output never matched; last: ${text.slice(0, 400)}`);
+}
+
+try {
+  await page.goto(`${base}/lab?token=${token}`);
+  const card = page.locator('.jp-LauncherCard[title="Rust (cluster)"]').first();
+  await card.waitFor();
+  report("launcher has Rust (cluster)", true);
+  const logoOk = await card.locator("img").evaluate((img) => img.complete && img.naturalWidth > 0).catch(() => false);
+  report("launcher logo loaded", logoOk);
+  await page.screenshot({ path: path.join(outDir, "launcher.png") });
+
+  await card.click();
+  await page.locator(".jp-NotebookPanel .jp-Cell").first().waitFor();
+  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor().catch(() => {});
+
+  const sumCell = await runCell("let v: Vec<u64> = (1..=10).collect();\nv.iter().sum::<u64>()");
+  await waitForOutput(sumCell, (t) => t.includes("55"));
+  report("Rust cell result shown", true);
+
+  // Syntax highlighting: the `let` keyword is coloured unlike plain text.
+  const highlighted = await sumCell.locator(".cm-line").first().evaluate((line) => {
+    const spans = [...line.querySelectorAll("span")];
+    const kw = spans.find((s) => s.textContent === "let");
+    if (!kw) return false;
+    return getComputedStyle(kw).color !== getComputedStyle(line).color;
+  });
+  report("Rust syntax highlighting", highlighted);
+
+  const magicCell = await runCell("%lsmagic");
+  await waitForOutput(magicCell, (t) => t.includes("%cluster"));
+  report("%lsmagic lists %cluster", true);
+  await page.screenshot({ path: path.join(outDir, "notebook.png"), fullPage: true });
+
+  if (withCluster) {
+    const upCell = await runCell("%cluster up browser");
+    await waitForOutput(upCell, (t) => t.includes("browser"));
+    report("card shown", true);
+    // Without re-running the cell, the card turns to running with every worker.
+    const text = await waitForOutput(upCell, (t) => /running/i.test(t) && /3\s*\/\s*3 workers/.test(t), 120_000);
+    report("card updated in place to running with workers", true, text.split("\n")[0]);
+    const cardBox = upCell.locator(".jp-OutputArea-output").last();
+    await cardBox.screenshot({ path: path.join(outDir, "card-light.png") });
+    // The dark theme.
+    await page.evaluate(() => window.jupyterapp.commands.execute("apputils:change-theme", { theme: "JupyterLab Dark" }));
+    await page.waitForTimeout(1500);
+    await cardBox.screenshot({ path: path.join(outDir, "card-dark.png") });
+    const readable = await cardBox.evaluate((el) => {
+      const fg = getComputedStyle(el.querySelector(".rck") || el).color;
+      const bg = getComputedStyle(document.body).backgroundColor;
+      return fg !== bg;
+    });
+    report("card legible in the dark theme", readable);
+    const cancelCell = await runCell("%cluster cancel browser");
+    await waitForOutput(cancelCell, (t) => /finished/i.test(t), 120_000);
+    report("cancel shows the finished card", true);
+  }
+} catch (e) {
+  report("browser session", false, e.stack || e);
+  await page.screenshot({ path: path.join(outDir, "failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
