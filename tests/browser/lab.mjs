@@ -6,7 +6,6 @@
 // that runs it, and saves screenshots in OUT_DIR.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 const [base, token, outDir, ...flags] = process.argv.slice(2);
@@ -20,7 +19,6 @@ const browser = await chromium.launch({
   args: [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), "rck-chromium-"))}`,
   ],
 });
 const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -28,7 +26,8 @@ page.setDefaultTimeout(120_000);
 
 async function runCell(code) {
   const cells = page.locator(".jp-NotebookPanel:visible .jp-Cell");
-  const cell = cells.last();
+  // Pin the cell by index: `last()` would follow the new cell that Shift+Enter adds.
+  const cell = cells.nth((await cells.count()) - 1);
   await cell.locator(".cm-content").click();
   await page.keyboard.press("Control+a");
   await page.keyboard.insertText(code);
@@ -62,7 +61,8 @@ try {
 
   await card.click();
   await page.locator(".jp-NotebookPanel .jp-Cell").first().waitFor();
-  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first().waitFor().catch(() => {});
+  // The kernel is connected and idle (the status bar says so) before the first cell runs.
+  await page.getByText("Rust (cluster) | Idle").waitFor();
 
   const sumCell = await runCell("let v: Vec<u64> = (1..=10).collect();\nv.iter().sum::<u64>()");
   await waitForOutput(sumCell, (t) => t.includes("55"));
@@ -84,23 +84,36 @@ try {
 
   if (withCluster) {
     const upCell = await runCell("%cluster up browser");
-    await waitForOutput(upCell, (t) => t.includes("browser"));
-    report("card shown", true);
+    const first = await waitForOutput(upCell, (t) => t.includes("browser"));
+    report("card shown before the workers joined", !/3\s*\/\s*3 workers/.test(first), first.split("\n")[0]);
     // Without re-running the cell, the card turns to running with every worker.
     const text = await waitForOutput(upCell, (t) => /running/i.test(t) && /3\s*\/\s*3 workers/.test(t), 120_000);
     report("card updated in place to running with workers", true, text.split("\n")[0]);
     const cardBox = upCell.locator(".jp-OutputArea-output").last();
     await cardBox.screenshot({ path: path.join(outDir, "card-light.png") });
-    // The dark theme.
-    await page.evaluate(() => window.jupyterapp.commands.execute("apputils:change-theme", { theme: "JupyterLab Dark" }));
-    await page.waitForTimeout(1500);
+    // The dark theme, chosen as a person would: Settings → Theme → JupyterLab Dark.
+    await page.locator(".lm-MenuBar-itemLabel", { hasText: "Settings" }).click();
+    await page.locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ }).hover();
+    await page.locator(".lm-Menu-itemLabel", { hasText: /^JupyterLab Dark$/ }).click();
+    await page.locator('body[data-jp-theme-name="JupyterLab Dark"]').waitFor({ state: "attached" });
+    await page.waitForTimeout(1000);
     await cardBox.screenshot({ path: path.join(outDir, "card-dark.png") });
-    const readable = await cardBox.evaluate((el) => {
-      const fg = getComputedStyle(el.querySelector(".rck") || el).color;
-      const bg = getComputedStyle(document.body).backgroundColor;
-      return fg !== bg;
+    // Legible: the WCAG contrast of the card's text against what is behind it is at least 4.5.
+    const contrast = await cardBox.evaluate((el) => {
+      const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const text = el.querySelector("[class^=rck], [class*=' rck']") || el;
+      let bg = text;
+      while (bg && (getComputedStyle(bg).backgroundColor === "rgba(0, 0, 0, 0)" || getComputedStyle(bg).backgroundColor === "transparent")) {
+        bg = bg.parentElement;
+      }
+      const [a, b] = [lum(rgb(getComputedStyle(text).color)), lum(rgb(getComputedStyle(bg || document.body).backgroundColor))];
+      return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
     });
-    report("card legible in the dark theme", readable);
+    report("card legible in the dark theme", contrast >= 4.5, `contrast ${contrast.toFixed(1)}`);
     const cancelCell = await runCell("%cluster cancel browser");
     await waitForOutput(cancelCell, (t) => /finished/i.test(t), 120_000);
     report("cancel shows the finished card", true);

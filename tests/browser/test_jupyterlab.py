@@ -38,7 +38,7 @@ def lab(tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
     jupyter = pathlib.Path(sys.executable).with_name("jupyter")
     server = subprocess.Popen(
-        [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
+        [str(jupyter), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={work}", "--ServerApp.disable_check_xsrf=False", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "lab.log", "w"),
     )
@@ -70,7 +70,7 @@ def test_jupyterlab_launcher_notebook_and_live_card(lab):
     assert not failed, failed
     names = {c["check"] for c in checks}
     for expected in ["launcher has Rust (cluster)", "launcher logo loaded", "Rust cell result shown", "Rust syntax highlighting",
-                     "card updated in place to running with workers", "card legible in the dark theme", "cancel shows the finished card"]:
+                     "card shown before the workers joined", "card updated in place to running with workers", "card legible in the dark theme", "cancel shows the finished card"]:
         assert expected in names, (expected, checks)
     for shot in ["launcher.png", "notebook.png", "card-light.png", "card-dark.png"]:
         assert (OUT / shot).stat().st_size > 1000, shot
