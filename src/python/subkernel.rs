@@ -23,6 +23,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an interrupted cell may take to end before the sub-kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
+/// Connection and log files are `rck-python-PID-PORT.{json,log}` in the temporary directory.
+const FILE_PREFIX: &str = "rck-python-";
+
 /// Why an execution did not end with a reply.
 #[derive(Debug)]
 pub(super) enum Stopped {
@@ -65,7 +68,8 @@ impl SubKernel {
             signature_scheme: "hmac-sha256".into(),
             kernel_name: Some("python3".into()),
         };
-        let stem = format!("rck-python-{}-{}", std::process::id(), info.shell_port);
+        remove_files_of_dead_kernels();
+        let stem = format!("{FILE_PREFIX}{}-{}", std::process::id(), info.shell_port);
         let connection_file = std::env::temp_dir().join(format!("{stem}.json"));
         let log_file = std::env::temp_dir().join(format!("{stem}.log"));
         write_private(&connection_file, &serde_json::to_vec(&info).expect("json"))
@@ -401,6 +405,24 @@ fn end_process(child: &mut Child) {
     // SAFETY: as above.
     unsafe { libc::kill(group, libc::SIGKILL) };
     let _ = child.wait();
+}
+
+/// Removes the files of sub-kernels whose kernel process is gone (killed, so no `Drop` ran).
+fn remove_files_of_dead_kernels() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(FILE_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn free_port() -> Result<u16, String> {

@@ -89,3 +89,20 @@ def test_python_env_shows_the_interpreter(kc):
     assert run.status == "error" and "/no/such/python" in run.reply["content"]["evalue"]
     run = execute(kc, "%python_env --restart")
     assert "not started" in run.result["text/plain"]
+
+
+def test_restart_of_the_kernel_ends_the_python_kernel(kernel, kc):
+    km, _ = kernel
+    pid = int(execute(kc, "%python import os; os.getpid()").result["text/plain"])
+    km.restart_kernel(now=False)
+    kc.wait_for_ready(timeout=60)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the Python kernel {pid} outlived the restart")
+    assert execute(kc, "%python 'greeting' in globals()").result["text/plain"] == "False"
