@@ -109,6 +109,9 @@ def check_04(nb):
     computed = texts(cell_with(nb, "%%python\ny = (x + x.T)"))
     assert "sum = " in computed and "computed by 3 workers" in computed
     assert texts(cell_with(nb, "%%python\nimport time")).strip() == "36"
+    described = cell_with(nb, "%%python\ndf = dd.read_parquet")
+    assert "8 partitions, 200000 rows" in texts(described)
+    assert "text/html" in mimes(described) and "distance_km" in texts(described)  # pandas' table
     progress = texts(cell_with(nb, "%%python\nfrom dask.distributed import progress"))
     assert "100%" in progress and "std = " in progress
     assert "[finished]" in texts(cell_with(nb, "%cluster cancel compute"))

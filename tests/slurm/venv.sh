@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/slurm/venv.sh - make sure a Python venv has the Dask side of the cluster
-# tests: dask, distributed, dask-mpi, mpi4py (and numpy for dask.array) at the versions the lab recipe
-# was proven with (/work/shared/slurm-lab/NOTES.md). No prometheus_client: the
-# scheduler's /metrics is not used by the tests.
+# tests: dask, distributed, dask-mpi, mpi4py at the versions the lab recipe was proven with
+# (/work/shared/slurm-lab/NOTES.md), plus numpy, pandas and pyarrow for the %%python examples.
+# No prometheus_client: the scheduler's /metrics is not used by the tests.
 #
 #   tests/slurm/venv.sh [VENV_DIR]
 #
@@ -20,7 +20,7 @@ VENV=${1:-${RCK_DASK_VENV:-$REPO/.venv-dask}}
 PYTHON=${PYTHON:-python3}
 # mpi4py 4.x ships a binary wheel that loads the system's libmpi (Debian's
 # Open MPI 4.1.4) at run time, so nothing is compiled.
-PKGS=(dask==2026.8.0 distributed==2026.8.0 dask-mpi==2026.3.0 mpi4py==4.1.2 numpy==2.4.6)
+PKGS=(dask==2026.8.0 distributed==2026.8.0 dask-mpi==2026.3.0 mpi4py==4.1.2 numpy==2.4.6 pandas==3.1.1 pyarrow==26.0.1)
 
 log() { printf '[venv.sh] %s\n' "$*" >&2; }
 
