@@ -16,8 +16,11 @@ if command -v jupyter >/dev/null && jupyter lab --version >/dev/null 2>&1; then
 else
   log "no JupyterLab found: creating the project venv .venv"
   tests/setup/python.sh .venv
+  tests/slurm/venv.sh "$PWD/.venv" >/dev/null
   jupyter_bin=$PWD/.venv/bin/jupyter
   ./install.sh --prefix "$PWD/.venv"
+  # The kernel finds dask-mpi (local backend) and the Python of %%python on PATH.
+  export PATH="$PWD/.venv/bin:$PATH"
 fi
 log "starting JupyterLab on notebooks/ — pick the kernel \"Rust (cluster)\""
 exec "$jupyter_bin" lab notebooks/ "$@"
