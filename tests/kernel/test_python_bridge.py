@@ -6,24 +6,11 @@ import sys
 import time
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
-from kernelclient import KERNEL_NAME, drain, execute, shell_reply, collect
+from kernelclient import collect, execute, shell_reply
 
-
-@pytest.fixture(scope="module")
-def kernel():
-    env = dict(os.environ, RUST_CLUSTER_KERNEL_PYTHON=sys.executable)
-    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=60, env=env)
-    yield km, kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=False)
-
-
-@pytest.fixture
-def kc(kernel):
-    drain(kernel[1])
-    return kernel[1]
+# The sub-kernel runs on the test venv's Python (it has ipykernel).
+KERNEL_ENV = {"RUST_CLUSTER_KERNEL_PYTHON": sys.executable}
 
 
 def test_state_streams_results_and_rich_output(kc):
