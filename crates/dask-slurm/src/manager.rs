@@ -329,6 +329,24 @@ impl Tracked {
         }
     }
 
+    /// Whether the scheduler file was written after `since` while SLURM last said the scheduler
+    /// job was waiting: the job runs now, and one squeue is worth asking at once.
+    fn scheduler_started_since(&self, since: std::time::SystemTime) -> bool {
+        let Some(job) = self.record.jobs.first() else {
+            return false;
+        };
+        let waiting = matches!(
+            self.job_state(&job.id),
+            None | Some(JobState::Pending | JobState::Configuring)
+        );
+        self.record.backend == Backend::Slurm
+            && job.role == JobRole::Scheduler
+            && waiting
+            && std::fs::metadata(&self.record.scheduler_file)
+                .and_then(|m| m.modified())
+                .is_ok_and(|written| written > since)
+    }
+
     /// Whether something is still moving (pending, starting, joining, cancelling).
     fn is_changing(&self) -> bool {
         match self.state() {
@@ -1420,7 +1438,16 @@ impl Clusters {
             } else {
                 STEADY_POLL
             };
-            let due = force || inner.last_squeue.is_none_or(|t| t.elapsed() >= interval);
+            // A scheduler file that appeared since the last squeue is a change worth one call now
+            // (the job started): the card need not wait a whole interval to say so.
+            let started = inner.last_squeue.is_some_and(|t| {
+                let since = std::time::SystemTime::now() - t.elapsed();
+                inner
+                    .clusters
+                    .values()
+                    .any(|c| c.scheduler_started_since(since))
+            });
+            let due = force || started || inner.last_squeue.is_none_or(|t| t.elapsed() >= interval);
             let mut slurm_ids = Vec::new();
             let mut pending_ids = Vec::new();
             let mut http_targets = Vec::new();
@@ -1710,6 +1737,41 @@ mod tests {
         assert_eq!(heartbeat_interval(slow.iter()), HEARTBEAT_EVERY);
         let quick = [record(Some(10.0)), record(Some(0.1))];
         assert_eq!(heartbeat_interval(quick.iter()), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_new_scheduler_file_means_the_waiting_job_started() {
+        use std::time::SystemTime;
+        let dir = std::env::temp_dir().join(format!("rck-started-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("scheduler.json");
+        let tracked = |role| {
+            Tracked::new(ClusterRecord {
+                name: "w".into(),
+                backend: Backend::Slurm,
+                spec: None,
+                jobs: vec![JobRecord {
+                    id: "7".into(),
+                    role,
+                    workers_expected: 3,
+                    log_path: None,
+                    script_path: None,
+                }],
+                scheduler_file: file.clone(),
+                created_at: String::new(),
+                owner: String::new(),
+                keep: false,
+            })
+        };
+        let before = SystemTime::now() - Duration::from_secs(60);
+        assert!(!tracked(JobRole::Scheduler).scheduler_started_since(before)); // no file yet
+        std::fs::write(&file, "{}").unwrap();
+        assert!(tracked(JobRole::Scheduler).scheduler_started_since(before));
+        // Written before the last squeue: that squeue already knew; a batch job has no scheduler.
+        let after = SystemTime::now() + Duration::from_secs(60);
+        assert!(!tracked(JobRole::Scheduler).scheduler_started_since(after));
+        assert!(!tracked(JobRole::Batch).scheduler_started_since(before));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
