@@ -80,6 +80,11 @@ impl PythonBridge {
     /// The interpreter the next sub-kernel would run on.
     pub fn choice(&self) -> PythonChoice {
         let chosen = self.lock().chosen_python.clone();
+        self.choose(chosen)
+    }
+
+    /// The interpreter, given the one `%python_env --python` chose (it reads the profiles).
+    fn choose(&self, chosen: Option<PathBuf>) -> PythonChoice {
         if let Some(python) = chosen {
             return PythonChoice {
                 python,
@@ -151,7 +156,6 @@ impl PythonBridge {
         interrupt: &Interrupt,
     ) -> Result<Option<Bundle>, ErrorReport> {
         let target = self.target_cluster();
-        let choice = self.choice();
         let mut state = self.lock();
         if let Some(status) = state.kernel.as_mut().and_then(|k| k.exited()) {
             state.kernel = None;
@@ -163,6 +167,9 @@ impl PythonBridge {
                     "The Python kernel had stopped ({how}); starting a fresh one: its variables are gone.\n"
                 ));
             }
+            // Chosen only when one starts: a running kernel keeps its interpreter, and the
+            // profiles are not read again for every cell.
+            let choice = self.choose(state.chosen_python.clone());
             let kernel = SubKernel::start(&choice.python)
                 .map_err(|e| ErrorReport::new("PythonKernelError", e))?;
             state.kernel = Some(kernel);

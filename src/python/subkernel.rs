@@ -12,6 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver};
+use dask_slurm::manager::{kill_group, last_lines};
 use serde_json::{json, Value};
 use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 
@@ -257,7 +258,7 @@ impl SubKernel {
 
 impl Drop for SubKernel {
     fn drop(&mut self) {
-        end_process(&mut self.child);
+        kill_group(&mut self.child);
         let _ = std::fs::remove_file(&self.connection_file);
         let _ = std::fs::remove_file(&self.log_file);
     }
@@ -306,7 +307,7 @@ impl SubKernelStarting {
 impl Drop for SubKernelStarting {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
-            end_process(child);
+            kill_group(child);
         }
     }
 }
@@ -388,25 +389,6 @@ fn spawn_ipykernel(python: &Path, connection_file: &Path, log: File) -> Result<C
         .map_err(|e| format!("cannot run {}: {e}", python.display()))
 }
 
-/// SIGTERM to the process group, SIGKILL after two seconds.
-fn end_process(child: &mut Child) {
-    if child.try_wait().ok().flatten().is_some() {
-        return;
-    }
-    let group = -(child.id() as i32);
-    // SAFETY: kill(2) on the process group this kernel created for the sub-kernel.
-    unsafe { libc::kill(group, libc::SIGTERM) };
-    for _ in 0..20 {
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: as above.
-    unsafe { libc::kill(group, libc::SIGKILL) };
-    let _ = child.wait();
-}
-
 /// Removes the files of sub-kernels whose kernel process is gone (killed, so no `Drop` ran).
 fn remove_files_of_dead_kernels() {
     let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
@@ -447,5 +429,5 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    dask_slurm::manager::last_lines(&text, 15)
+    last_lines(&text, 15)
 }

@@ -1663,7 +1663,8 @@ fn pick(inner: &Inner, name: Option<&str>) -> Result<String, ClusterError> {
     }
 }
 
-fn kill_group(child: &mut Child) {
+/// Ends a child started in its own process group: SIGTERM to the group, SIGKILL after 5 s.
+pub fn kill_group(child: &mut Child) {
     let pid = child.id() as i32;
     // SAFETY: kill(2) on a process group this kernel created.
     unsafe { libc::kill(-pid, libc::SIGTERM) };
