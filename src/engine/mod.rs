@@ -28,6 +28,8 @@ use crate::kernel::{ErrorReport, StreamName};
 pub struct CellValue {
     /// The value of the trailing expression and evcxr rich content (`EVCXR_BEGIN_CONTENT`), if any.
     pub result: Option<Bundle>,
+    /// With evcxr's `:timing` on: `took 171 ms (final compile 150 ms, execution 3 ms)`.
+    pub timing: Option<String>,
 }
 
 /// Something the running cell produced before it finished.
@@ -283,21 +285,31 @@ impl Engine {
             };
             on_event(CellEvent::Stream(StreamName::Stdout, text));
         };
+        // Whether the last stderr line was the child's sync mark, which it writes just before it
+        // says that the run is complete: it often arrives before evcxr's answer.
+        let mut stderr_synced = false;
         let result = loop {
             select! {
                 recv(self.stdout) -> line => if let Ok(line) = line { handle_stdout(line, on_event) },
-                recv(self.stderr) -> line => if let Ok(line) = line { on_event(CellEvent::Stream(StreamName::Stderr, line + "\n")) },
+                recv(self.stderr) -> line => if let Ok(line) = line {
+                    stderr_synced = handle_stderr(line, on_event) == StderrLine::Sync;
+                },
                 recv(self.build_progress) -> line => if let Ok(line) = line { on_event(CellEvent::Stream(StreamName::Stderr, line)) },
                 recv(answer) -> result => break result.unwrap_or_else(|_| Err(engine_gone())),
             }
         };
         // Everything the cell printed reached evcxr's channels before it answered, except stderr,
-        // which evcxr reads on another thread: give that a moment to catch up.
+        // which evcxr reads on another thread: wait for the child's sync line that follows the
+        // cell's stderr (unless it came already), or for a moment of quiet when the cell never
+        // ran in the child.
         while let Ok(line) = self.stdout.try_recv() {
             handle_stdout(line, on_event);
         }
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(15)) {
-            on_event(CellEvent::Stream(StreamName::Stderr, line + "\n"));
+        while !stderr_synced {
+            match self.stderr.recv_timeout(STDERR_QUIET) {
+                Ok(line) => stderr_synced = handle_stderr(line, on_event) == StderrLine::Sync,
+                Err(_) => break,
+            }
         }
         result
     }
@@ -336,6 +348,35 @@ impl Engine {
     }
 }
 
+/// How long stderr must stay quiet after a cell that did not run in the child (a compile error,
+/// an evcxr `:` command) before the cell counts as finished.
+const STDERR_QUIET: Duration = Duration::from_millis(15);
+
+/// What a line of the child's stderr was.
+#[derive(Debug, PartialEq, Eq)]
+enum StderrLine {
+    /// Output of the cell.
+    Output,
+    /// The relay's [`relay::STDERR_SYNC`]: all of the run's stderr came before it.
+    Sync,
+}
+
+/// Passes a line of the child's stderr on as output, the sync mark's partial line included.
+fn handle_stderr(line: String, on_event: &mut dyn FnMut(CellEvent)) -> StderrLine {
+    match line.strip_suffix(relay::STDERR_SYNC) {
+        Some(partial) => {
+            if !partial.is_empty() {
+                on_event(CellEvent::Stream(StreamName::Stderr, partial.to_owned()));
+            }
+            StderrLine::Sync
+        }
+        None => {
+            on_event(CellEvent::Stream(StreamName::Stderr, line + "\n"));
+            StderrLine::Output
+        }
+    }
+}
+
 /// "variables lost: a, b (functions, types and `use`s are kept)" or "no variables were lost".
 pub fn lost_variables_sentence(lost: &[String]) -> String {
     if lost.is_empty() {
@@ -371,7 +412,9 @@ fn engine_thread(
 ) {
     // Taken before evcxr spawns its runtime child, which inherits exactly this state.
     let mut process_env = ProcessEnv::now();
+    let started = std::time::Instant::now();
     let created = evcxr::CommandContext::new();
+    tracing::info!("evcxr's context created in {:?}", started.elapsed());
     let (mut ctx, outputs) = match created {
         Ok(pair) => pair,
         Err(e) => {
@@ -386,14 +429,20 @@ fn engine_thread(
     *child_slot.lock().expect("interrupter lock") = Some(ctx.process_handle());
     forward(outputs.stdout, out_tx);
     forward(outputs.stderr, err_tx);
-    if let Err(e) = ctx.execute(prelude::PRELUDE) {
-        tracing::warn!("the jupyter prelude did not compile: {e}");
-    }
+    let mut value_format = ValueFormat::default();
+    run_prelude(&mut ctx, &value_format);
+    tracing::info!("engine ready {:?} after start", started.elapsed());
     for job in jobs {
         match job {
             Job::Execute { code, reply } => {
                 process_env.sync_child(&mut ctx);
-                let _ = reply.send(execute(&mut ctx, &code));
+                let result = execute(&mut ctx, &code);
+                match value_format.observe(&code) {
+                    Some(FormatChange::Cleared) => run_prelude(&mut ctx, &value_format),
+                    Some(FormatChange::Default(default)) => switch_display(&mut ctx, default),
+                    None => {}
+                }
+                let _ = reply.send(result);
             }
             Job::Complete { code, pos, reply } => {
                 let result = ctx
@@ -422,6 +471,82 @@ fn engine_thread(
                 let _ = reply.send(Ok(vars));
             }
         }
+    }
+}
+
+/// Evaluates the prelude (again after `:clear`, which removes every item).
+fn run_prelude(ctx: &mut evcxr::CommandContext, format: &ValueFormat) {
+    let code = format!("{}{}", prelude::DEBUG_DISPLAY_ON, prelude::PRELUDE);
+    if let Err(e) = ctx.execute(&code) {
+        tracing::warn!("the jupyter prelude did not compile: {e}");
+    }
+    if !format.is_default() {
+        switch_display(ctx, false);
+    }
+}
+
+/// Turns the prelude's one-compile display on or off (see [`ValueFormat`]).
+fn switch_display(ctx: &mut evcxr::CommandContext, on: bool) {
+    let module = if on {
+        prelude::DEBUG_DISPLAY_ON
+    } else {
+        prelude::DEBUG_DISPLAY_OFF
+    };
+    if let Err(e) = ctx.execute(module) {
+        tracing::warn!("could not switch the one-compile display: {e}");
+    }
+}
+
+/// evcxr's `:fmt` and `:types` settings as the cells set them: the prelude's one-compile
+/// display stands in for evcxr's own only while they ask for plain `{:?}`.
+#[derive(Debug)]
+struct ValueFormat {
+    format: String,
+    types: bool,
+}
+
+/// What a cell's evcxr commands did to the prelude.
+#[derive(Debug, PartialEq, Eq)]
+enum FormatChange {
+    /// `:clear` removed the prelude with every other item (the settings survive it).
+    Cleared,
+    /// Whether the format is now evcxr's default, `{:?}` without types (it was not before).
+    Default(bool),
+}
+
+impl Default for ValueFormat {
+    fn default() -> Self {
+        ValueFormat {
+            format: "{:?}".to_owned(),
+            types: false,
+        }
+    }
+}
+
+impl ValueFormat {
+    fn is_default(&self) -> bool {
+        self.format == "{:?}" && !self.types
+    }
+
+    /// Follows the `:fmt`, `:types` and `:clear` lines of a cell that ran.
+    fn observe(&mut self, code: &str) -> Option<FormatChange> {
+        let was_default = self.is_default();
+        let mut cleared = false;
+        for line in code.lines().map(str::trim) {
+            let mut words = line.splitn(2, char::is_whitespace);
+            match words.next() {
+                Some(":fmt") => {
+                    self.format = words.next().map(str::trim).unwrap_or("{:?}").to_owned();
+                }
+                Some(":types") => self.types = !self.types,
+                Some(":clear") => cleared = true,
+                _ => {}
+            }
+        }
+        if cleared {
+            return Some(FormatChange::Cleared);
+        }
+        (self.is_default() != was_default).then(|| FormatChange::Default(self.is_default()))
     }
 }
 
@@ -491,6 +616,19 @@ fn fail(job: Job, error: ErrorReport) {
     }
 }
 
+/// "took 171 ms (final compile 150 ms, execution 3 ms)", from evcxr's `:timing` figures.
+fn timing_sentence(took: Duration, phases: &[(&str, Duration)]) -> String {
+    let mut sentence = format!("took {} ms", took.as_millis());
+    if !phases.is_empty() {
+        let parts: Vec<String> = phases
+            .iter()
+            .map(|(name, took)| format!("{} {} ms", name.to_lowercase(), took.as_millis()))
+            .collect();
+        sentence.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    sentence
+}
+
 fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, ErrorReport> {
     let before: Vec<String> = ctx
         .variables_and_types()
@@ -498,8 +636,17 @@ fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, Err
         .collect();
     match ctx.execute(code) {
         Ok(outputs) => {
+            let phases: Vec<(&str, Duration)> = outputs
+                .phases
+                .iter()
+                .map(|p| (p.name.as_str(), p.duration))
+                .collect();
+            let timing = outputs.timing.map(|took| timing_sentence(took, &phases));
             if outputs.content_by_mime_type.is_empty() {
-                return Ok(CellValue::default());
+                return Ok(CellValue {
+                    result: None,
+                    timing,
+                });
             }
             let mut bundle = Bundle::default();
             for (mime, content) in outputs.content_by_mime_type {
@@ -507,6 +654,7 @@ fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, Err
             }
             Ok(CellValue {
                 result: Some(with_text_twin(bundle)),
+                timing,
             })
         }
         Err(evcxr::Error::CompilationErrors(errors)) => {
@@ -540,5 +688,25 @@ fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, Err
             ),
         )),
         Err(e) => Err(ErrorReport::new("EvcxrError", e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_compile_display_follows_fmt_and_types() {
+        let mut format = ValueFormat::default();
+        assert_eq!(format.observe("40 + 2"), None);
+        assert_eq!(
+            format.observe(":fmt {:#?}\nvec![1]"),
+            Some(FormatChange::Default(false))
+        );
+        assert_eq!(format.observe(":types"), None, "still not the default");
+        assert_eq!(format.observe(":fmt"), None, "types are still shown");
+        assert_eq!(format.observe(":types"), Some(FormatChange::Default(true)));
+        assert_eq!(format.observe(":clear"), Some(FormatChange::Cleared));
+        assert!(format.is_default());
     }
 }

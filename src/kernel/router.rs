@@ -145,6 +145,9 @@ impl Router<'_> {
             report.traceback.extend(lines);
             return Err(report);
         }
+        if let Some(timing) = &value.timing {
+            out.stream(StreamName::Stdout, &format!("{timing}\n"));
+        }
         // `println!(…)` as the last expression evaluates to `()`: nothing worth showing.
         if let Some(bundle) = &value.result {
             if bundle.data.len() == 1

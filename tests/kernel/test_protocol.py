@@ -69,6 +69,47 @@ def test_print_without_newline_and_stderr(kc):
     assert "to stderr\n" in run.stderr
 
 
+def test_all_stderr_of_a_cell_stays_in_that_cell(kc):
+    run = execute(kc, 'for i in 0..2000 { eprintln!("line {i}"); }\neprint!("partial")')
+    assert run.stderr.count("\n") == 2000
+    assert run.stderr.endswith("line 1999\npartial")
+    assert execute(kc, "40 + 2").stderr == ""
+
+
+def test_final_values_show_as_evcxr_shows_them(kc):
+    assert execute(kc, "40 + 2").result["text/plain"] == "42"
+    assert execute(kc, 'vec![(1, "a")]').result["text/plain"] == '[(1, "a")]'
+    assert execute(kc, 'Some(String::from("x"))').result["text/plain"] == 'Some("x")'
+    # In one compile: evcxr's :timing names a "fallback" phase when it compiles a second time.
+    execute(kc, ":timing")
+    timed = execute(kc, "40 + 2")
+    execute(kc, ":timing")
+    assert timed.result["text/plain"] == "42"
+    assert "final compile" in timed.stdout and "fallback" not in timed.stdout
+
+
+def test_evcxr_value_formats_are_honoured(kc):
+    execute(kc, ":fmt {:#?}")
+    assert execute(kc, "vec![1]").result["text/plain"] == "[\n    1,\n]"
+    execute(kc, ":fmt")
+    execute(kc, ":types")
+    assert execute(kc, "7u8").result["text/plain"] == ": u8 = 7"
+    execute(kc, ":types")
+    assert execute(kc, "vec![1]").result["text/plain"] == "[1]"
+
+
+def test_own_evcxr_display_wins_over_the_debug_form(kc):
+    execute(
+        kc,
+        "#[derive(Debug)] struct Rows(Vec<u32>);\n"
+        "impl std::ops::Deref for Rows { type Target = Vec<u32>; fn deref(&self) -> &Vec<u32> { &self.0 } }\n"
+        "impl Rows { fn evcxr_display(&self) {\n"
+        '    println!("EVCXR_BEGIN_CONTENT text/html\\n<b>{} rows</b>\\nEVCXR_END_CONTENT", self.len());\n'
+        "} }",
+    )
+    assert execute(kc, "Rows(vec![1, 2])").result["text/html"].strip() == "<b>2 rows</b>"
+
+
 def test_compile_error_reply(kc):
     run = execute(kc, 'let x: u32 = "text";')
     assert run.status == "error"
