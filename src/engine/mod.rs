@@ -10,13 +10,14 @@
 mod build_log;
 mod is_complete;
 mod prelude;
+mod primer;
 pub mod relay;
 mod report;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{select, unbounded, Receiver, Sender};
+use crossbeam_channel::{select, unbounded, Receiver, RecvTimeoutError, Sender};
 
 pub use is_complete::{is_complete, Completeness};
 
@@ -75,9 +76,6 @@ enum Job {
         code: String,
         pos: usize,
         reply: Reply<Option<(String, String)>>,
-    },
-    Variables {
-        reply: Reply<Vec<(String, String)>>,
     },
 }
 
@@ -336,13 +334,6 @@ impl Engine {
         answer.recv().unwrap_or_else(|_| Err(engine_gone()))
     }
 
-    /// The variables that persist between cells, with their types.
-    pub fn variables(&self) -> Result<Vec<(String, String)>, ErrorReport> {
-        let (reply, answer) = crossbeam_channel::bounded(1);
-        self.send(Job::Variables { reply })?;
-        answer.recv().unwrap_or_else(|_| Err(engine_gone()))
-    }
-
     fn send(&self, job: Job) -> Result<(), ErrorReport> {
         self.jobs.send(job).map_err(|_| engine_gone())
     }
@@ -432,7 +423,21 @@ fn engine_thread(
     let mut value_format = ValueFormat::default();
     run_prelude(&mut ctx, &value_format);
     tracing::info!("engine ready {:?} after start", started.elapsed());
-    for job in jobs {
+    let mut primer = primer::Primer::default();
+    loop {
+        let next = match primer.idle_before_next() {
+            Some(idle) => jobs.recv_timeout(idle),
+            None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                primer.step(&mut ctx);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        primer.request_handled();
         match job {
             Job::Execute { code, reply } => {
                 process_env.sync_child(&mut ctx);
@@ -462,13 +467,6 @@ fn engine_thread(
                     Err(e) => Err(ErrorReport::new("InspectError", e.to_string())),
                 };
                 let _ = reply.send(result);
-            }
-            Job::Variables { reply } => {
-                let vars = ctx
-                    .variables_and_types()
-                    .map(|(n, t)| (n.to_owned(), t.to_owned()))
-                    .collect();
-                let _ = reply.send(Ok(vars));
             }
         }
     }
@@ -612,8 +610,16 @@ fn fail(job: Job, error: ErrorReport) {
         Job::Execute { reply, .. } => drop(reply.send(Err(error))),
         Job::Complete { reply, .. } => drop(reply.send(Err(error))),
         Job::Inspect { reply, .. } => drop(reply.send(Err(error))),
-        Job::Variables { reply } => drop(reply.send(Err(error))),
     }
+}
+
+/// The names of the variables that persist between cells, except the prelude's own.
+fn user_variables(ctx: &evcxr::CommandContext) -> Vec<String> {
+    ctx.variables_and_types()
+        .map(|(name, _)| name)
+        .filter(|name| *name != prelude::WARM_VARIABLE)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// "took 171 ms (final compile 150 ms, execution 3 ms)", from evcxr's `:timing` figures.
@@ -630,10 +636,7 @@ fn timing_sentence(took: Duration, phases: &[(&str, Duration)]) -> String {
 }
 
 fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, ErrorReport> {
-    let before: Vec<String> = ctx
-        .variables_and_types()
-        .map(|(n, _)| n.to_owned())
-        .collect();
+    let before = user_variables(ctx);
     match ctx.execute(code) {
         Ok(outputs) => {
             let phases: Vec<(&str, Duration)> = outputs
@@ -668,10 +671,7 @@ fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, Err
             Err(report)
         }
         Err(evcxr::Error::SubprocessTerminated(message)) => {
-            let after: Vec<String> = ctx
-                .variables_and_types()
-                .map(|(n, _)| n.to_owned())
-                .collect();
+            let after = user_variables(ctx);
             let lost: Vec<String> = before.into_iter().filter(|v| !after.contains(v)).collect();
             let mut report = ErrorReport::new(
                 "ProcessTerminated",

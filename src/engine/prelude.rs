@@ -17,39 +17,37 @@ pub const DISPLAY_MARKER: &str = "RCK_DISPLAY";
 pub const CLEAR_MARKER: &str = "RCK_CLEAR_OUTPUT";
 
 /// `rck_display` with its `evcxr_display` for the common standard types, printing `{:?}` as
-/// evcxr's own fallback does.
+/// evcxr's own fallback does. One blanket impl over a marker trait: cheaper to compile with
+/// every cell than an impl with a body per type.
 pub const DEBUG_DISPLAY_ON: &str = r#"
 #[allow(dead_code)]
 mod rck_display {
-    pub trait DebugDisplay { fn evcxr_display(&self); }
-    fn send(text: String) {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "EVCXR_BEGIN_CONTENT text/plain\n{}\nEVCXR_END_CONTENT\n", text);
-        let _ = out.flush();
-    }
-    macro_rules! debug_display {
-        ($([$($generics:tt)*] $type:ty;)*) => {$(
-            impl<$($generics)*> DebugDisplay for $type {
-                fn evcxr_display(&self) { send(format!("{:?}", self)) }
-            }
-        )*};
-    }
-    use std::fmt::Debug;
     use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-    debug_display! {
-        [] (); [] bool; [] char; [] str; [] String;
-        [] i8; [] i16; [] i32; [] i64; [] i128; [] isize;
-        [] u8; [] u16; [] u32; [] u64; [] u128; [] usize; [] f32; [] f64;
-        [] std::time::Duration; [] std::path::Path; [] std::path::PathBuf;
-        [T: Debug] [T]; [T: Debug, const N: usize] [T; N]; [T: Debug] Vec<T>; [T: Debug] VecDeque<T>;
-        [T: Debug] Option<T>; [T: Debug, E: Debug] Result<T, E>;
-        [T: Debug] std::ops::Range<T>; [T: Debug] std::ops::RangeInclusive<T>;
-        [K: Debug, V: Debug, S] HashMap<K, V, S>; [K: Debug, V: Debug] BTreeMap<K, V>;
-        [T: Debug, S] HashSet<T, S>; [T: Debug] BTreeSet<T>;
-        [A: Debug, B: Debug] (A, B); [A: Debug, B: Debug, C: Debug] (A, B, C);
-        [A: Debug, B: Debug, C: Debug, D: Debug] (A, B, C, D);
+    pub trait DebugDisplay { fn evcxr_display(&self); }
+    pub trait Listed {}
+    impl<T: std::fmt::Debug + Listed + ?Sized> DebugDisplay for T {
+        fn evcxr_display(&self) {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "EVCXR_BEGIN_CONTENT text/plain\n{:?}\nEVCXR_END_CONTENT\n", self);
+            let _ = out.flush();
+        }
     }
+    impl Listed for () {} impl Listed for bool {} impl Listed for char {}
+    impl Listed for str {} impl Listed for String {}
+    impl Listed for i8 {} impl Listed for i16 {} impl Listed for i32 {} impl Listed for i64 {}
+    impl Listed for i128 {} impl Listed for isize {} impl Listed for u8 {} impl Listed for u16 {}
+    impl Listed for u32 {} impl Listed for u64 {} impl Listed for u128 {} impl Listed for usize {}
+    impl Listed for f32 {} impl Listed for f64 {} impl Listed for std::time::Duration {}
+    impl Listed for std::path::Path {} impl Listed for std::path::PathBuf {}
+    impl<T> Listed for [T] {} impl<T, const N: usize> Listed for [T; N] {}
+    impl<T> Listed for Vec<T> {} impl<T> Listed for VecDeque<T> {}
+    impl<T> Listed for Option<T> {} impl<T, E> Listed for Result<T, E> {}
+    impl<T> Listed for std::ops::Range<T> {} impl<T> Listed for std::ops::RangeInclusive<T> {}
+    impl<K, V, S> Listed for HashMap<K, V, S> {} impl<K, V> Listed for BTreeMap<K, V> {}
+    impl<T, S> Listed for HashSet<T, S> {} impl<T> Listed for BTreeSet<T> {}
+    impl<A, B> Listed for (A, B) {} impl<A, B, C> Listed for (A, B, C) {}
+    impl<A, B, C, D> Listed for (A, B, C, D) {}
 }
 "#;
 
@@ -62,7 +60,13 @@ mod rck_display {
 }
 "#;
 
-/// The prelude's source. Items defined here persist like any cell's.
+/// A variable of the prelude: storing it makes rust-analyzer's first type inference and the
+/// code of evcxr's variable store part of the warm-up, not of the user's first `let` (evcxr's
+/// `:vars` lists it; the kernel's reports leave it out).
+pub const WARM_VARIABLE: &str = "_rck_engine_warm";
+
+/// The prelude's source. Items defined here persist like any cell's; it ends by storing
+/// [`WARM_VARIABLE`].
 pub const PRELUDE: &str = r#"
 /// Rich output from Rust cells: `jupyter::html("<b>hi</b>")`, `jupyter::display("image/svg+xml", svg)`.
 #[allow(dead_code)]
@@ -97,3 +101,11 @@ mod jupyter {
 use rck_display::DebugDisplay as _;
 let _rck_engine_warm = ();
 "#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_prelude_stores_the_warm_variable() {
+        assert!(super::PRELUDE.contains(&format!("let {} = ();", super::WARM_VARIABLE)));
+    }
+}
