@@ -98,6 +98,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
         (None, Some(path)) => {
+            if rust_cluster_kernel::engine::drop_empty_build_dir_setting() {
+                tracing::warn!(
+                    "EVCXR_TMPDIR is empty: ignored, evcxr builds in a temporary directory"
+                );
+            }
             let info = ConnectionInfo::read(&path)?;
             let session = uuid::Uuid::new_v4().to_string();
             // Re-attaches the clusters of earlier kernels (a restart) from the registry.

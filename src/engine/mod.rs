@@ -368,6 +368,20 @@ fn handle_stderr(line: String, on_event: &mut dyn FnMut(CellEvent)) -> StderrLin
     }
 }
 
+/// Drops an empty `EVCXR_TMPDIR` from the environment: evcxr would take it for the current
+/// directory (the notebook's) and overwrite the `Cargo.toml` and `src/lib.rs` there with its
+/// own. Call it before any thread starts. Returns whether it dropped one.
+pub fn drop_empty_build_dir_setting() -> bool {
+    let empty = std::env::var_os(BUILD_DIR_VAR).is_some_and(|v| v.is_empty());
+    if empty {
+        std::env::remove_var(BUILD_DIR_VAR);
+    }
+    empty
+}
+
+/// The variable in which evcxr looks for a directory of its own to build cells in.
+const BUILD_DIR_VAR: &str = "EVCXR_TMPDIR";
+
 /// "variables lost: a, b (functions, types and `use`s are kept)" or "no variables were lost".
 pub fn lost_variables_sentence(lost: &[String]) -> String {
     if lost.is_empty() {
