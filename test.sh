@@ -40,6 +40,10 @@ fi
 log "set-up: build and install the kernel into .venv"
 ./install.sh --prefix "$root/.venv" || die "install.sh failed"
 
+# evcxr's cache of compiled :dep crates too (set only now: pip and the browser set-up keep theirs).
+export XDG_CACHE_HOME=$out/xdg/cache
+mkdir -p "$XDG_CACHE_HOME"
+
 passed=0 failed=0 skipped=0
 add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + ${3:-0})); }
 

@@ -110,6 +110,10 @@ def test_own_evcxr_display_wins_over_the_debug_form(kc):
     assert execute(kc, "Rows(vec![1, 2])").result["text/html"].strip() == "<b>2 rows</b>"
 
 
+def test_compiled_dependencies_are_cached_across_sessions_by_default(kc):
+    assert "Size limit: 1024 MiB" in execute(kc, ":cache").result["text/plain"]
+
+
 def test_compile_error_reply(kc):
     run = execute(kc, 'let x: u32 = "text";')
     assert run.status == "error"
