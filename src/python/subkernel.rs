@@ -1,14 +1,17 @@
 //! One ipykernel process and the client side of its shell and iopub channels.
 //!
-//! The kernel writes a connection file with free loopback ports and a fresh key, starts
-//! `PYTHON -m ipykernel_launcher -f FILE` in its own process group (it dies with this process:
+//! The kernel makes a directory only its user can enter, writes there a connection file for IPC
+//! sockets (Unix sockets in that directory, not loopback TCP ports that every user of a shared
+//! login node could reach) with a fresh key, starts `PYTHON -m ipykernel_launcher -f FILE` in its
+//! own process group (it dies with this process:
 //! `PR_SET_PDEATHSIG` and ipykernel's own parent poller), connects a DEALER to shell and a SUB to
 //! iopub with the `zeromq` crate, and signs and checks every message with [`crate::protocol`].
 
 use std::fs::File;
-use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver};
@@ -24,8 +27,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an interrupted cell may take to end before the sub-kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
-/// Connection and log files are `rck-python-PID-PORT.{json,log}` in the temporary directory.
-const FILE_PREFIX: &str = "rck-python-";
+/// Each sub-kernel's directory is `rck-python-PID-N` in the temporary directory; it holds the
+/// connection file, the log and the sockets.
+const DIR_PREFIX: &str = "rck-python-";
+
+/// Unix socket paths must fit in 108 bytes; a longer `$TMPDIR` gives way to `/tmp`.
+const MAX_SOCKET_PATH: usize = 100;
 
 /// Why an execution did not end with a reply.
 #[derive(Debug)]
@@ -45,7 +52,8 @@ pub(super) struct SubKernel {
     iopub: Receiver<WireMessage>,
     signer: Signer,
     session: String,
-    connection_file: PathBuf,
+    /// Its private directory (connection file, log, sockets), removed when it ends.
+    dir: PathBuf,
     /// The interpreter it runs on.
     pub python: PathBuf,
     /// Where its own stdout and stderr go (Python's start-up errors end up here).
@@ -57,22 +65,22 @@ pub(super) struct SubKernel {
 impl SubKernel {
     /// Starts ipykernel on `python` and waits until it answers; `Err` says why it could not.
     pub fn start(python: &Path) -> Result<SubKernel, String> {
+        remove_dirs_of_dead_kernels();
+        let dir = make_private_dir()?;
         let info = ConnectionInfo {
-            ip: "127.0.0.1".into(),
-            transport: "tcp".into(),
-            shell_port: free_port()?,
-            iopub_port: free_port()?,
-            stdin_port: free_port()?,
-            control_port: free_port()?,
-            hb_port: free_port()?,
+            ip: dir.join("kernel").to_string_lossy().into_owned(),
+            transport: "ipc".into(),
+            shell_port: 1,
+            iopub_port: 2,
+            stdin_port: 3,
+            control_port: 4,
+            hb_port: 5,
             key: uuid::Uuid::new_v4().to_string(),
             signature_scheme: "hmac-sha256".into(),
             kernel_name: Some("python3".into()),
         };
-        remove_files_of_dead_kernels();
-        let stem = format!("{FILE_PREFIX}{}-{}", std::process::id(), info.shell_port);
-        let connection_file = std::env::temp_dir().join(format!("{stem}.json"));
-        let log_file = std::env::temp_dir().join(format!("{stem}.log"));
+        let connection_file = dir.join("connection.json");
+        let log_file = dir.join("kernel.log");
         write_private(&connection_file, &serde_json::to_vec(&info).expect("json"))
             .map_err(|e| format!("cannot write {}: {e}", connection_file.display()))?;
         let log = File::create(&log_file)
@@ -86,7 +94,7 @@ impl SubKernel {
             .map_err(|e| format!("cannot start the bridge's runtime: {e}"))?;
         let mut kernel = SubKernelStarting {
             child: Some(child),
-            connection_file,
+            dir,
             log_file,
         };
         kernel.wait_for_ports(&info)?;
@@ -102,7 +110,7 @@ impl SubKernel {
             iopub,
             signer,
             session: uuid::Uuid::new_v4().to_string(),
-            connection_file: kernel.connection_file.clone(),
+            dir: kernel.take_dir(),
             python: python.to_owned(),
             log_file: kernel.log_file.clone(),
             bound_to: None,
@@ -259,23 +267,23 @@ impl SubKernel {
 impl Drop for SubKernel {
     fn drop(&mut self) {
         kill_group(&mut self.child);
-        let _ = std::fs::remove_file(&self.connection_file);
-        let _ = std::fs::remove_file(&self.log_file);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// A process that has been spawned but is not yet a [`SubKernel`]: killed if start-up fails.
 struct SubKernelStarting {
     child: Option<Child>,
-    connection_file: PathBuf,
+    /// The private directory until the [`SubKernel`] takes it over; removed if start-up fails.
+    dir: PathBuf,
     log_file: PathBuf,
 }
 
 impl SubKernelStarting {
-    /// Waits until the shell port accepts connections (ipykernel binds every socket first).
+    /// Waits until the shell socket accepts connections (ipykernel binds every socket first).
     fn wait_for_ports(&mut self, info: &ConnectionInfo) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
-        let address = format!("{}:{}", info.ip, info.shell_port);
+        let address = format!("{}-{}", info.ip, info.shell_port);
         while Instant::now() < deadline {
             if let Some(status) = self
                 .child
@@ -284,7 +292,7 @@ impl SubKernelStarting {
             {
                 return Err(self.failure(&format!("it ended at start ({status})")));
             }
-            if TcpStream::connect(&address).is_ok() {
+            if UnixStream::connect(&address).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -302,12 +310,20 @@ impl SubKernelStarting {
     fn take_child(&mut self) -> Child {
         self.child.take().expect("the child is taken once")
     }
+
+    fn take_dir(&mut self) -> PathBuf {
+        std::mem::take(&mut self.dir)
+    }
 }
 
 impl Drop for SubKernelStarting {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
             kill_group(child);
+            // Only a failed start still owns the directory (with the log, already reported).
+            if !self.dir.as_os_str().is_empty() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
         }
     }
 }
@@ -389,29 +405,54 @@ fn spawn_ipykernel(python: &Path, connection_file: &Path, log: File) -> Result<C
         .map_err(|e| format!("cannot run {}: {e}", python.display()))
 }
 
-/// Removes the files of sub-kernels whose kernel process is gone (killed, so no `Drop` ran).
-fn remove_files_of_dead_kernels() {
-    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+/// Where sub-kernels' directories go: the temporary directory, or `/tmp` when socket paths
+/// there would be too long.
+fn base_dir() -> PathBuf {
+    let tmp = std::env::temp_dir();
+    // "/rck-python-PID-N/kernel-5", with room for large numbers.
+    if tmp.as_os_str().len() + 40 > MAX_SOCKET_PATH {
+        PathBuf::from("/tmp")
+    } else {
+        tmp
+    }
+}
+
+/// Makes a new directory that only this user can enter.
+fn make_private_dir() -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, Ordering::SeqCst);
+    let dir = base_dir().join(format!("{DIR_PREFIX}{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir); // left by an earlier process with this pid
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Removes the directories (and the files of older versions) of sub-kernels whose kernel
+/// process is gone (killed, so no `Drop` ran).
+fn remove_dirs_of_dead_kernels() {
+    let Ok(dir) = std::fs::read_dir(base_dir()) else {
         return;
     };
     for entry in dir.flatten() {
         let name = entry.file_name();
         let pid = name
             .to_str()
-            .and_then(|n| n.strip_prefix(FILE_PREFIX))
-            .and_then(|rest| rest.split('-').next())
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|rest| rest.split(['-', '.']).next())
             .and_then(|pid| pid.parse::<u32>().ok());
         if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
-            let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
         }
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
 /// Writes a file only its owner can read (the connection file holds the signing key).

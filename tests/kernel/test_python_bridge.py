@@ -67,6 +67,18 @@ def test_a_dead_sub_kernel_is_reported_and_replaced(kc):
     assert run.result["text/plain"] == "False"
 
 
+def test_sockets_are_private_unix_sockets_not_loopback_ports(kc):
+    code = (
+        "%%python\n"
+        "import os, stat\n"
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "home = os.path.dirname(app.ip)\n"
+        "(app.transport, oct(stat.S_IMODE(os.stat(home).st_mode)), stat.S_ISSOCK(os.stat(app.ip + '-1').st_mode))"
+    )
+    assert execute(kc, code).result["text/plain"] == "('ipc', '0o700', True)"
+
+
 def test_python_env_shows_the_interpreter(kc):
     run = execute(kc, "%python_env")
     text = run.result["text/plain"]
