@@ -98,6 +98,18 @@ def test_evcxr_value_formats_are_honoured(kc):
     assert execute(kc, "vec![1]").result["text/plain"] == "[1]"
 
 
+def test_clear_keeps_the_jupyter_module_and_one_compile_values(kc):
+    execute(kc, "let doomed = 1;")
+    execute(kc, ":clear")
+    assert execute(kc, "doomed").status == "error"
+    run = execute(kc, 'jupyter::html("<i>back</i>")')
+    assert [m["content"]["data"]["text/html"] for m in run.of("display_data")] == ["<i>back</i>"]
+    execute(kc, ":timing")
+    timed = execute(kc, "40 + 2")
+    execute(kc, ":timing")
+    assert timed.result["text/plain"] == "42" and "fallback" not in timed.stdout
+
+
 def test_own_evcxr_display_wins_over_the_debug_form(kc):
     execute(
         kc,
