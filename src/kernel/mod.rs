@@ -222,26 +222,38 @@ impl Kernel {
                     },
                 )
             }),
+            // Comms (widgets) live in the `%%python` sub-kernel; the Rust side has none.
             "comm_info_request" => {
+                let target = request.content.get("target_name").and_then(|t| t.as_str());
+                let comms = self
+                    .registry
+                    .python()
+                    .map(|python| python.comm_info(target))
+                    .unwrap_or_default();
                 self.reply_shell(
                     request,
                     "comm_info_reply",
                     CommInfoReply {
                         status: "ok",
-                        comms: Map::new(),
+                        comms,
                     },
                 );
                 Ok(())
             }
-            // No comm targets: opening one is answered with a comm_close on iopub (spec).
-            "comm_open" => {
-                if let Some(id) = request.content.get("comm_id") {
-                    self.output_for(request, false)
-                        .publish("comm_close", json!({"comm_id": id, "data": {}}));
+            "comm_open" | "comm_msg" | "comm_close" => {
+                let out = self.output_for(request, false);
+                let msg_type = request.header.msg_type.as_str();
+                let forwarded = self.registry.python().is_some_and(|python| {
+                    python.forward_comm(msg_type, request.content.clone(), &out)
+                });
+                // A comm opened where no target exists is closed again (spec).
+                if !forwarded && msg_type == "comm_open" {
+                    if let Some(id) = request.content.get("comm_id") {
+                        out.publish("comm_close", json!({"comm_id": id, "data": {}}));
+                    }
                 }
                 Ok(())
             }
-            "comm_msg" | "comm_close" => Ok(()),
             other => {
                 tracing::warn!("unknown shell request {other}");
                 self.reply_unknown(request, &self.outbox.shell);

@@ -168,6 +168,9 @@ impl MagicError {
 #[derive(Clone, Default)]
 pub struct Registry {
     magics: BTreeMap<&'static str, Arc<dyn Magic>>,
+    /// The `%%python` sub-kernel, if the registry has the cluster magics: the kernel passes it
+    /// the frontend's comm messages (widgets live in Python).
+    python: Option<Arc<PythonBridge>>,
 }
 
 impl Registry {
@@ -184,7 +187,10 @@ impl Registry {
         r.register(Arc::new(python::Python {
             bridge: bridge.clone(),
         }));
-        r.register(Arc::new(python_env::PythonEnv { bridge }));
+        r.register(Arc::new(python_env::PythonEnv {
+            bridge: bridge.clone(),
+        }));
+        r.python = Some(bridge);
         r.register(Arc::new(sbatch::Sbatch {
             clusters: clusters.clone(),
             cards,
@@ -214,6 +220,11 @@ impl Registry {
     /// Adds a magic (replacing one of the same name).
     pub fn register(&mut self, magic: Arc<dyn Magic>) {
         self.magics.insert(magic.name(), magic);
+    }
+
+    /// The `%%python` sub-kernel's bridge, when the registry has the cluster magics.
+    pub fn python(&self) -> Option<&Arc<PythonBridge>> {
+        self.python.as_ref()
     }
 
     /// The magic called `name`.

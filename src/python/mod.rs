@@ -35,6 +35,9 @@ pub const PYTHON_VARIABLE: &str = "RUST_CLUSTER_KERNEL_PYTHON";
 pub struct PythonBridge {
     clusters: Arc<Clusters>,
     state: Mutex<BridgeState>,
+    /// Where the sub-kernel's comm messages (widgets) are published: the outputs of the last
+    /// request passed to it, a cell or a comm message of the frontend.
+    comm_output: Arc<Mutex<Option<Output>>>,
 }
 
 #[derive(Default)]
@@ -74,6 +77,7 @@ impl PythonBridge {
         PythonBridge {
             clusters,
             state: Mutex::new(BridgeState::default()),
+            comm_output: Arc::default(),
         }
     }
 
@@ -170,11 +174,12 @@ impl PythonBridge {
             // Chosen only when one starts: a running kernel keeps its interpreter, and the
             // profiles are not read again for every cell.
             let choice = self.choose(state.chosen_python.clone());
-            let kernel = SubKernel::start(&choice.python)
+            let kernel = SubKernel::start(&choice.python, self.comm_sink())
                 .map_err(|e| ErrorReport::new("PythonKernelError", e))?;
             state.kernel = Some(kernel);
         }
         let kernel = state.kernel.as_mut().expect("started above");
+        *lock_output(&self.comm_output) = Some(out.clone());
         if let Some((name, address)) = target.filter(|t| kernel.bound_to.as_ref() != Some(t)) {
             let bind = bind_code(&name, &address);
             match kernel.execute(&bind, true, &mut |_| {}, &|| false) {
@@ -206,6 +211,36 @@ impl PythonBridge {
             },
             Err(stopped) => Err(self.stopped(&mut state, stopped)),
         }
+    }
+
+    /// Passes a comm message of the frontend (`comm_open`, `comm_msg`, `comm_close`) to the
+    /// sub-kernel, whose widgets live there; false when none runs.
+    pub fn forward_comm(&self, msg_type: &str, content: Value, out: &Output) -> bool {
+        let mut state = self.lock();
+        let Some(kernel) = state.kernel.as_mut() else {
+            return false;
+        };
+        *lock_output(&self.comm_output) = Some(out.clone());
+        kernel.send_comm(msg_type, content);
+        true
+    }
+
+    /// The sub-kernel's open comms (of `target_name`, if given); none when no sub-kernel runs.
+    pub fn comm_info(&self, target_name: Option<&str>) -> Map<String, Value> {
+        match self.lock().kernel.as_mut() {
+            Some(kernel) => kernel.comm_info(target_name),
+            None => Map::new(),
+        }
+    }
+
+    /// Publishes the sub-kernel's comm messages under the request last passed to it.
+    fn comm_sink(&self) -> subkernel::CommSink {
+        let output = self.comm_output.clone();
+        Arc::new(move |m| {
+            if let Some(out) = lock_output(&output).as_ref() {
+                out.publish(&m.header.msg_type, m.content.clone());
+            }
+        })
     }
 
     /// The cluster to bind to: the one of `%cluster use`, else the newest; only while it has a
@@ -242,6 +277,10 @@ impl PythonBridge {
     fn lock(&self) -> std::sync::MutexGuard<'_, BridgeState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn lock_output(output: &Mutex<Option<Output>>) -> std::sync::MutexGuard<'_, Option<Output>> {
+    output.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Python that points Dask at `address`: the environment variable for new imports and processes,

@@ -12,11 +12,12 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver};
 use dask_slurm::manager::{kill_group, last_lines};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 
 use crate::protocol::{ConnectionInfo, Signer, WireMessage};
@@ -26,6 +27,12 @@ use crate::server::frames_to_zmq;
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long an interrupted cell may take to end before the sub-kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+/// How long a `comm_info_request` may take.
+const COMM_INFO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Called with every `comm_open`, `comm_msg` and `comm_close` the sub-kernel publishes (its
+/// widgets), in order with its other outputs and whether or not a cell runs.
+pub(super) type CommSink = Arc<dyn Fn(&WireMessage) + Send + Sync>;
 
 /// Each sub-kernel's directory is `rck-python-PID-N` in the temporary directory; it holds the
 /// connection file, the log and the sockets.
@@ -64,7 +71,8 @@ pub(super) struct SubKernel {
 
 impl SubKernel {
     /// Starts ipykernel on `python` and waits until it answers; `Err` says why it could not.
-    pub fn start(python: &Path) -> Result<SubKernel, String> {
+    /// Its comm messages go to `comms`.
+    pub fn start(python: &Path, comms: CommSink) -> Result<SubKernel, String> {
         remove_dirs_of_dead_kernels();
         let dir = make_private_dir()?;
         let info = ConnectionInfo {
@@ -100,7 +108,7 @@ impl SubKernel {
         kernel.wait_for_ports(&info)?;
         let signer = Signer::new(&info.key);
         let (shell, replies, iopub) = runtime
-            .block_on(connect(&info, signer.clone()))
+            .block_on(connect(&info, signer.clone(), comms))
             .map_err(|e| kernel.failure(&format!("cannot connect to it: {e}")))?;
         let mut kernel = SubKernel {
             child: kernel.take_child(),
@@ -209,6 +217,35 @@ impl SubKernel {
             Some(status) => Err(Stopped::Died(status)),
             None => Err(Stopped::Unresponsive),
         }
+    }
+
+    /// Passes a comm message of the frontend (`comm_open`, `comm_msg`, `comm_close`) on.
+    pub fn send_comm(&mut self, msg_type: &str, content: Value) {
+        let message = WireMessage::new(msg_type, &self.session, None, content);
+        self.send(&message);
+    }
+
+    /// The sub-kernel's open comms (of `target_name`, if given), as in a `comm_info_reply`.
+    pub fn comm_info(&mut self, target_name: Option<&str>) -> Map<String, Value> {
+        let content = match target_name {
+            Some(target) => json!({ "target_name": target }),
+            None => json!({}),
+        };
+        let request = WireMessage::new("comm_info_request", &self.session, None, content);
+        let id = request.header.msg_id.clone();
+        self.send(&request);
+        let deadline = Instant::now() + COMM_INFO_TIMEOUT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.replies.recv_timeout(left) {
+                Ok(m) if m.parent_header.as_ref().is_some_and(|p| p.msg_id == id) => {
+                    return m.content["comms"].as_object().cloned().unwrap_or_default();
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        tracing::warn!("the Python kernel did not answer comm_info_request");
+        Map::new()
     }
 
     fn send(&mut self, message: &WireMessage) {
@@ -331,6 +368,7 @@ impl Drop for SubKernelStarting {
 async fn connect(
     info: &ConnectionInfo,
     signer: Signer,
+    comms: CommSink,
 ) -> zeromq::ZmqResult<(
     zeromq::DealerSendHalf,
     Receiver<WireMessage>,
@@ -361,6 +399,7 @@ async fn connect(
         while let Ok(m) = iopub.recv().await {
             // The first frame is the topic; from_frames skips everything before <IDS|MSG>.
             match WireMessage::from_frames(frames_of(m), &signer) {
+                Ok(m) if m.header.msg_type.starts_with("comm_") => comms(&m),
                 Ok(m) => {
                     if iopub_tx.send(m).is_err() {
                         break;

@@ -1,6 +1,7 @@
 """%%python: a Python sub-kernel (ipykernel from the test venv) driven by this kernel as a
 Jupyter client. No SLURM here; tests/cluster/test_python_on_cluster.py binds it to a cluster."""
 import os
+import queue
 import re
 import sys
 import time
@@ -77,6 +78,39 @@ def test_sockets_are_private_unix_sockets_not_loopback_ports(kc):
         "(app.transport, oct(stat.S_IMODE(os.stat(home).st_mode)), stat.S_ISSOCK(os.stat(app.ip + '-1').st_mode))"
     )
     assert execute(kc, code).result["text/plain"] == "('ipc', '0o700', True)"
+
+
+def comm_messages(kc, comm_id, seconds):
+    """The comm_msg contents for comm_id that arrive on iopub within `seconds`."""
+    found, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.2)
+        except queue.Empty:
+            continue
+        if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
+            found.append(msg["content"])
+    return found
+
+
+def test_widgets_live_in_python_and_talk_to_the_frontend(kc):
+    run = execute(kc, "%%python\nimport ipywidgets as w\nslider = w.IntSlider(value=3)\nslider")
+    assert run.status == "ok", run.reply["content"]
+    opens = [m["content"] for m in run.of("comm_open") if m["content"]["data"]["state"].get("_model_name") == "IntSliderModel"]
+    assert len(opens) == 1 and opens[0]["target_name"] == "jupyter.widget"
+    comm_id = opens[0]["comm_id"]
+    assert run.result["application/vnd.jupyter.widget-view+json"]["model_id"] == comm_id
+    # JupyterLab's widget manager asks which widgets exist (when it reconnects, say).
+    info = shell_reply(kc, kc.comm_info(target_name="jupyter.widget"))["content"]
+    assert comm_id in info["comms"]
+    # The user moves the slider: the frontend sends the new state.
+    update = {"comm_id": comm_id, "data": {"method": "update", "state": {"value": 7}, "buffer_paths": []}}
+    kc.shell_channel.send(kc.session.msg("comm_msg", update))
+    assert execute(kc, "%python slider.value").result["text/plain"] == "7"
+    # Python changes it after the cell has ended (as a progress bar does): the frontend hears it.
+    execute(kc, "%python import threading; threading.Timer(0.5, lambda: setattr(slider, 'value', 9)).start()")
+    states = [m["data"].get("state", {}) for m in comm_messages(kc, comm_id, 10)]
+    assert {"value": 9} in states
 
 
 def test_python_env_shows_the_interpreter(kc):
