@@ -243,9 +243,10 @@ impl Kernel {
             "comm_open" | "comm_msg" | "comm_close" => {
                 let out = self.output_for(request, false);
                 let msg_type = request.header.msg_type.as_str();
-                let forwarded = self.registry.python().is_some_and(|python| {
-                    python.forward_comm(msg_type, request.content.clone(), &out)
-                });
+                let forwarded = self
+                    .registry
+                    .python()
+                    .is_some_and(|python| python.forward_comm(request, &out));
                 // A comm opened where no target exists is closed again (spec).
                 if !forwarded && msg_type == "comm_open" {
                     if let Some(id) = request.content.get("comm_id") {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::display::Bundle;
-use crate::protocol::Header;
+use crate::protocol::{Header, WireMessage};
 
 /// One iopub message before it is given its own header and signed by the server.
 #[derive(Debug, Clone)]
@@ -18,6 +18,10 @@ pub struct IopubMessage {
     pub parent: Option<Arc<Header>>,
     /// The message content.
     pub content: Value,
+    /// The message's metadata (`{}` for the kernel's own; a widget's protocol version).
+    pub metadata: Value,
+    /// Binary buffers after the content (a widget's arrays).
+    pub buffers: Vec<Vec<u8>>,
 }
 
 /// Which stream a `stream` message writes to.
@@ -64,6 +68,23 @@ impl Output {
             msg_type: msg_type.to_owned(),
             parent: self.parent.clone(),
             content,
+            metadata: json!({}),
+            buffers: Vec::new(),
+        });
+    }
+
+    /// Publishes a message of another kernel (the `%%python` sub-kernel's widgets) as it is,
+    /// metadata and buffers included, under this output's parent.
+    pub fn forward(&self, message: &WireMessage) {
+        if self.silent {
+            return;
+        }
+        let _ = self.tx.send(IopubMessage {
+            msg_type: message.header.msg_type.clone(),
+            parent: self.parent.clone(),
+            content: message.content.clone(),
+            metadata: message.metadata.clone(),
+            buffers: message.buffers.clone(),
         });
     }
 

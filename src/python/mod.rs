@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use crate::display::Bundle;
 use crate::kernel::{ErrorReport, Interrupt, Output};
 use crate::magics::args::expand_path;
+use crate::protocol::WireMessage;
 use subkernel::{Stopped, SubKernel};
 
 /// The environment variable that names the Python interpreter of `%%python`.
@@ -193,7 +194,7 @@ impl PythonBridge {
             false,
             &mut |m| match m.header.msg_type.as_str() {
                 "stream" | "display_data" | "update_display_data" | "clear_output" => {
-                    out.publish(&m.header.msg_type, m.content.clone())
+                    out.forward(m)
                 }
                 "execute_result" => result = Some(bundle_of(&m.content)),
                 _ => {}
@@ -215,13 +216,13 @@ impl PythonBridge {
 
     /// Passes a comm message of the frontend (`comm_open`, `comm_msg`, `comm_close`) to the
     /// sub-kernel, whose widgets live there; false when none runs.
-    pub fn forward_comm(&self, msg_type: &str, content: Value, out: &Output) -> bool {
+    pub fn forward_comm(&self, message: &WireMessage, out: &Output) -> bool {
         let mut state = self.lock();
         let Some(kernel) = state.kernel.as_mut() else {
             return false;
         };
         *lock_output(&self.comm_output) = Some(out.clone());
-        kernel.send_comm(msg_type, content);
+        kernel.send_comm(message);
         true
     }
 
@@ -238,7 +239,7 @@ impl PythonBridge {
         let output = self.comm_output.clone();
         Arc::new(move |m| {
             if let Some(out) = lock_output(&output).as_ref() {
-                out.publish(&m.header.msg_type, m.content.clone());
+                out.forward(m);
             }
         })
     }

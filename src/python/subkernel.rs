@@ -219,10 +219,18 @@ impl SubKernel {
         }
     }
 
-    /// Passes a comm message of the frontend (`comm_open`, `comm_msg`, `comm_close`) on.
-    pub fn send_comm(&mut self, msg_type: &str, content: Value) {
-        let message = WireMessage::new(msg_type, &self.session, None, content);
-        self.send(&message);
+    /// Passes a comm message of the frontend (`comm_open`, `comm_msg`, `comm_close`) on, with
+    /// its metadata and buffers, as a message of this client's session.
+    pub fn send_comm(&mut self, message: &WireMessage) {
+        let mut ours = WireMessage::new(
+            &message.header.msg_type,
+            &self.session,
+            None,
+            message.content.clone(),
+        );
+        ours.metadata = message.metadata.clone();
+        ours.buffers = message.buffers.clone();
+        self.send(&ours);
     }
 
     /// The sub-kernel's open comms (of `target_name`, if given), as in a `comm_info_reply`.

@@ -155,7 +155,9 @@ async fn publish_iopub(
             next = queue.recv() => {
                 let Some(message) = next else { break };
                 let parent = message.parent.as_deref().cloned();
-                let wire = WireMessage::new(&message.msg_type, &session, parent, message.content);
+                let mut wire = WireMessage::new(&message.msg_type, &session, parent, message.content);
+                wire.metadata = message.metadata;
+                wire.buffers = message.buffers;
                 send_frames(&mut socket, iopub_frames(&wire, &signer)).await;
             }
         }

@@ -82,6 +82,24 @@ try {
   report("%lsmagic lists %cluster", true);
   await page.screenshot({ path: path.join(outDir, "notebook.png"), fullPage: true });
 
+  // A widget of the %%python sub-kernel is drawn, and follows Python and the person both ways.
+  const widgetCell = await runCell("%%python\nimport ipywidgets as w\nslider = w.IntSlider(value=3, description='level')\nslider");
+  const readout = widgetCell.locator(".widget-readout");
+  await readout.waitFor();
+  report("%%python widget drawn", (await readout.innerText()).trim() === "3", await readout.innerText());
+  const setCell = await runCell("%python slider.value = 8");
+  await waitForOutput(setCell, () => true);
+  await page.waitForFunction((el) => el.textContent.trim() === "8", await readout.elementHandle(), { timeout: 30_000 })
+    .then(() => report("widget follows Python", true), (e) => report("widget follows Python", false, e));
+  await readout.click();
+  await page.keyboard.press("Control+a");
+  await page.keyboard.type("5");
+  await page.keyboard.press("Enter");
+  const readCell = await runCell("%python slider.value");
+  const read = await waitForOutput(readCell, (t) => /\d/.test(t));
+  report("Python follows the widget", read.includes("5"), read);
+  await widgetCell.screenshot({ path: path.join(outDir, "widget.png") });
+
   if (withCluster) {
     const upCell = await runCell("%cluster up browser");
     const first = await waitForOutput(upCell, (t) => t.includes("browser"));

@@ -1,6 +1,7 @@
 """JupyterLab in real headless Chromium: the launcher shows "Rust (cluster)" with its logo, a
-notebook with the kernel runs a Rust cell with highlighting, and a %cluster card turns from
-pending to running with its workers without re-running the cell, in light and dark themes."""
+notebook with the kernel runs a Rust cell with highlighting, an ipywidgets slider of %%python is
+drawn and follows Python and the person both ways, and a %cluster card turns from pending to
+running with its workers without re-running the cell, in light and dark themes."""
 import json
 import os
 import pathlib
@@ -70,7 +71,8 @@ def test_jupyterlab_launcher_notebook_and_live_card(lab):
     assert not failed, failed
     names = {c["check"] for c in checks}
     for expected in ["launcher has Rust (cluster)", "launcher logo loaded", "Rust cell result shown", "Rust syntax highlighting",
+                     "%%python widget drawn", "widget follows Python", "Python follows the widget",
                      "card shown before the workers joined", "card updated in place to running with workers", "card legible in the dark theme", "cancel shows the finished card"]:
         assert expected in names, (expected, checks)
-    for shot in ["launcher.png", "notebook.png", "card-light.png", "card-dark.png"]:
+    for shot in ["launcher.png", "notebook.png", "widget.png", "card-light.png", "card-dark.png"]:
         assert (OUT / shot).stat().st_size > 1000, shot

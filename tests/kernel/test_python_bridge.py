@@ -96,9 +96,11 @@ def comm_messages(kc, comm_id, seconds):
 def test_widgets_live_in_python_and_talk_to_the_frontend(kc):
     run = execute(kc, "%%python\nimport ipywidgets as w\nslider = w.IntSlider(value=3)\nslider")
     assert run.status == "ok", run.reply["content"]
-    opens = [m["content"] for m in run.of("comm_open") if m["content"]["data"]["state"].get("_model_name") == "IntSliderModel"]
-    assert len(opens) == 1 and opens[0]["target_name"] == "jupyter.widget"
-    comm_id = opens[0]["comm_id"]
+    opens = [m for m in run.of("comm_open") if m["content"]["data"]["state"].get("_model_name") == "IntSliderModel"]
+    assert len(opens) == 1 and opens[0]["content"]["target_name"] == "jupyter.widget"
+    # JupyterLab's widget manager refuses a model without the protocol version in the metadata.
+    assert opens[0]["metadata"]["version"].startswith("2.")
+    comm_id = opens[0]["content"]["comm_id"]
     assert run.result["application/vnd.jupyter.widget-view+json"]["model_id"] == comm_id
     # JupyterLab's widget manager asks which widgets exist (when it reconnects, say).
     info = shell_reply(kc, kc.comm_info(target_name="jupyter.widget"))["content"]
