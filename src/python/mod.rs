@@ -8,6 +8,8 @@
 //!   forwarded under the running cell; its execute_result becomes the cell's result and its
 //!   error the cell's error, so rich reprs (Dask's Client and arrays, images) render as in a
 //!   Python kernel.
+//! - Widgets live in Python: the sub-kernel's comm messages reach the page (in order with its
+//!   outputs, also after the cell has ended) and the page's reach the sub-kernel.
 //! - Bound to a cluster: before each cell the sub-kernel is told the scheduler address of the
 //!   cluster chosen with `%cluster use` (else the newest one) as `DASK_SCHEDULER_ADDRESS` and in
 //!   Dask's config, so that `Client()` needs no arguments.
