@@ -666,29 +666,25 @@ fn user_variables(ctx: &evcxr::CommandContext) -> Vec<String> {
         .collect()
 }
 
-/// "took 171 ms (final compile 150 ms, execution 3 ms)", from evcxr's `:timing` figures.
-fn timing_sentence(took: Duration, phases: &[(&str, Duration)]) -> String {
-    let mut sentence = format!("took {} ms", took.as_millis());
-    if !phases.is_empty() {
-        let parts: Vec<String> = phases
+/// "took 171 ms (final compile 150 ms, execution 3 ms)", when evcxr's `:timing` is on.
+fn timing_sentence(outputs: &evcxr::EvalOutputs) -> Option<String> {
+    let mut sentence = format!("took {} ms", outputs.timing?.as_millis());
+    if !outputs.phases.is_empty() {
+        let parts: Vec<String> = outputs
+            .phases
             .iter()
-            .map(|(name, took)| format!("{} {} ms", name.to_lowercase(), took.as_millis()))
+            .map(|p| format!("{} {} ms", p.name.to_lowercase(), p.duration.as_millis()))
             .collect();
         sentence.push_str(&format!(" ({})", parts.join(", ")));
     }
-    sentence
+    Some(sentence)
 }
 
 fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, ErrorReport> {
     let before = user_variables(ctx);
     match ctx.execute(code) {
         Ok(outputs) => {
-            let phases: Vec<(&str, Duration)> = outputs
-                .phases
-                .iter()
-                .map(|p| (p.name.as_str(), p.duration))
-                .collect();
-            let timing = outputs.timing.map(|took| timing_sentence(took, &phases));
+            let timing = timing_sentence(&outputs);
             if outputs.content_by_mime_type.is_empty() {
                 return Ok(CellValue {
                     result: None,

@@ -7,8 +7,7 @@
 //! this learning happens while the user reads the notebook. The first step (0.8 s: it starts
 //! rust-analyzer's completion engine, which also spares the user's first Tab that wait) follows
 //! the warm-up at once unless a cell came first; the others wait for [`IDLE_BEFORE_STEP`] of
-//! quiet. Completions change
-//! no state.
+//! quiet. Completions change no state.
 
 use std::time::Duration;
 

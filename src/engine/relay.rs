@@ -69,7 +69,10 @@ fn relay(mut from: impl Read, mut to: impl Write, mut stderr: impl Write) {
         while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = pending.drain(..=nl).collect();
             let out = split_markers(&line[..line.len() - 1]);
-            if out.ends_with(format!("{EXECUTION_COMPLETE}\n").as_bytes()) {
+            let completes_a_run = out
+                .strip_suffix(b"\n")
+                .is_some_and(|l| l.ends_with(EXECUTION_COMPLETE.as_bytes()));
+            if completes_a_run {
                 let _ = to.flush();
                 let _ = writeln!(stderr, "{STDERR_SYNC}");
                 let _ = stderr.flush();
