@@ -33,6 +33,7 @@ if [ "$fast" = 0 ]; then
   log "set-up: the lab SLURM (munge, slurmctld, two slurmd) and the Dask side of the venv"
   tests/slurm/up.sh || die "could not start the lab SLURM"
   tests/slurm/venv.sh "$root/.venv" >/dev/null || die "could not install dask-mpi into .venv"
+  tests/setup/attacker.sh "$root/.venv" || die "could not create the second Unix user of tests/cluster/test_security.py"
   export RCK_DASK_VENV=$root/.venv RCK_REQUIRE_SLURM=1
   log "set-up: Debian's chromium and playwright-core for the JupyterLab test"
   tests/setup/browser.sh || die "could not set up the browser test"
