@@ -86,6 +86,7 @@ fn cluster(n: u32) -> ClusterView {
             ssh_command: "ssh -N -L 8787:uc2n0001:8787 alice@uc2.example.org".into(),
         }),
         last_error: None,
+        tls: None,
         updated_at: "2026-05-01T14:03:22+02:00".into(),
     }
 }

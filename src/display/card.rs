@@ -6,6 +6,11 @@
 //! (sorted, summarised, in human units), then the `card.html` template and [`CardModel::text`]
 //! render the same values as HTML and as the `text/plain` twin, so the two never disagree.
 //!
+//! The head says how clients authenticate: "mutual TLS" (a badge in the success tone) for a
+//! cluster whose scheduler demands a certificate of its own CA, or "no TLS" (warning tone) with a
+//! line saying what that means, for a plain `tcp://` cluster (`--insecure`, `security = "none"`,
+//! an attached `tcp://` scheduler, or one started before TLS existed).
+//!
 //! Big clusters are summarised: per-host counts (at most [`LIST_LIMIT`] hosts) and at most
 //! [`LIST_LIMIT`] workers, each list followed by an "and N more" line, so a card for 1000
 //! workers stays small (see `bench/card_render.rs`).
@@ -23,6 +28,11 @@ use super::{html_bundle, Bundle, Tone};
 
 /// How many hosts and how many workers a card lists by name before it says "and N more".
 pub const LIST_LIMIT: usize = 20;
+
+/// What the card of a cluster without TLS says.
+pub const INSECURE_WARNING: &str =
+    "no TLS: anyone on the network who can reach this scheduler can run code as you \
+     (started with --insecure or security = \"none\").";
 
 /// How many lines of an error's detail (usually a log tail) a card shows; the rest is one
 /// `%cluster logs` away.
@@ -44,11 +54,13 @@ pub const ERROR_DETAIL_LINES: usize = 40;
 ///     workers_expected: 4,
 ///     dashboard: None,
 ///     last_error: None,
+///     tls: None,
 ///     updated_at: "2026-05-01T14:03:22+02:00".into(),
 /// };
 /// let card = cluster_card(&view);
 /// assert!(card.data["text/html"].as_str().unwrap().contains("pending"));
-/// assert!(card.data["text/plain"].as_str().unwrap().starts_with("demo  [pending]"));
+/// let text = card.data["text/plain"].as_str().unwrap();
+/// assert!(text.starts_with("demo  [pending]  SLURM  no TLS"));
 /// ```
 pub fn cluster_card(view: &ClusterView) -> Bundle {
     let model = CardModel::new(view);
@@ -65,6 +77,14 @@ pub(crate) struct CardModel<'a> {
     /// The state word on the badge.
     state: &'static str,
     backend: &'static str,
+    /// The security badge: "mutual TLS" or "no TLS".
+    security: &'static str,
+    /// `rck-tone-*` of the security badge.
+    security_tone: &'static str,
+    /// What the badge means (its tooltip).
+    security_title: &'static str,
+    /// For a cluster without TLS: what anyone on the network can do.
+    insecure_warning: Option<&'static str>,
     /// `updated_at` as given, for `<time datetime>`.
     updated_raw: &'a str,
     /// `updated_at` for people.
@@ -161,6 +181,7 @@ impl<'a> CardModel<'a> {
             });
 
         let (hosts, host_count, hosts_more) = host_counts(workers);
+        let protected = view.tls.is_some();
         let (worker_rows, workers_more) = worker_rows(workers);
 
         CardModel {
@@ -168,6 +189,19 @@ impl<'a> CardModel<'a> {
             tone: Tone::of_cluster(view.state).css_class(),
             state: state_word(view.state),
             backend: backend_word(view.backend),
+            security: if protected { "mutual TLS" } else { "no TLS" },
+            security_tone: if protected {
+                Tone::Success.css_class()
+            } else {
+                Tone::Warn.css_class()
+            },
+            security_title: if protected {
+                "Every connection to the scheduler and workers is encrypted, and only holders of \
+                 a certificate of this cluster's own CA can connect."
+            } else {
+                "Plain TCP without authentication."
+            },
+            insecure_warning: (!protected).then_some(INSECURE_WARNING),
             updated_raw: &view.updated_at,
             updated: human_time(&view.updated_at),
             error: view.last_error.as_deref().and_then(split_error),
@@ -206,9 +240,12 @@ impl<'a> CardModel<'a> {
     /// The `text/plain` twin: a compact, aligned summary for a terminal.
     pub(crate) fn text(&self) -> String {
         let mut out = format!(
-            "{}  [{}]  {}  updated {}\n",
-            self.name, self.state, self.backend, self.updated
+            "{}  [{}]  {}  {}  updated {}\n",
+            self.name, self.state, self.backend, self.security, self.updated
         );
+        if let Some(warning) = self.insecure_warning {
+            out.push_str(&format!("WARNING: {warning}\n"));
+        }
         if let Some(error) = &self.error {
             out.push_str(&format!("ERROR: {}\n", error.headline));
             for line in error.detail.lines() {

@@ -13,6 +13,7 @@ use askama::Template;
 use dask_slurm::model::{
     Backend, ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView, WorkerView,
 };
+use dask_slurm::tls::ClusterTls;
 
 use super::card::{cluster_card, LIST_LIMIT};
 use super::dashboard::dashboard;
@@ -60,7 +61,7 @@ fn workers(n: usize) -> Vec<WorkerView> {
             let host = format!("uc2n{:03}", i / 2 + 1);
             WorkerView {
                 name: format!("demo-{}", i + 1),
-                address: format!("tcp://10.0.{}.{}:{}", i / 200, i % 200 + 10, 40000 + i),
+                address: format!("tls://10.0.{}.{}:{}", i / 200, i % 200 + 10, 40000 + i),
                 host,
                 nthreads: 20,
                 memory_limit: 45 * GIB,
@@ -99,7 +100,7 @@ fn view(state: ClusterState, n: usize) -> ClusterView {
         state,
         jobs,
         scheduler: scheduler.map(|n| SchedulerView {
-            address: "tcp://10.0.0.5:38211".into(),
+            address: "tls://10.0.0.5:38211".into(),
             host: "uc2n001".into(),
             dashboard_port: 8787,
             workers: workers(n),
@@ -119,6 +120,7 @@ fn view(state: ClusterState, n: usize) -> ClusterView {
              mpirun detected that one or more processes exited with non-zero status"
                 .into()
         }),
+        tls: Some(ClusterTls::in_dir("/home/alice/.local/state/rust-cluster-kernel/demo/tls").client()),
         updated_at: "2026-05-01T14:03:22.481+02:00".into(),
     }
 }
@@ -339,7 +341,7 @@ fn card_shows_each_state_with_its_badge_and_meaning() {
             assert!(html.contains(note), "{state:?}: no note {note:?}");
         }
         assert!(text(&card).starts_with(&format!(
-            "demo  [{word}]  SLURM  updated 2026-05-01 14:03:22\n"
+            "demo  [{word}]  SLURM  mutual TLS  updated 2026-05-01 14:03:22\n"
         )));
         assert!(html.contains(
             r#"<time datetime="2026-05-01T14:03:22.481+02:00">2026-05-01 14:03:22</time>"#
@@ -359,7 +361,7 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
     assert!(html.contains("<span><b>3</b> / 4 workers</span>"));
     assert!(html.contains(r#"<progress class="rck-bar rck-tone-brand" max="100" value="75""#));
     assert!(html.contains("60 threads · 135.0 GiB ("), "{html}");
-    assert!(html.contains(r#"<code class="rck-code">tcp://10.0.0.5:38211</code>"#));
+    assert!(html.contains(r#"<code class="rck-code">tls://10.0.0.5:38211</code>"#));
     assert!(html.contains(
         r#"<code class="rck-code rck-copy" title="click to select, then copy">ssh -N -L 8787:uc2n001:8787 alice@uc2.example.org</code>"#
     ));
@@ -376,7 +378,7 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
     let plain = text(&card);
     let expected_lines = [
         "workers         3/4  [###############-----]  75%  60 threads  135.0 GiB (9.0 GiB in use)",
-        "scheduler       tcp://10.0.0.5:38211",
+        "scheduler       tls://10.0.0.5:38211",
         "dashboard       http://uc2n001:8787/status",
         "ssh tunnel      ssh -N -L 8787:uc2n001:8787 alice@uc2.example.org",
         "                then open http://localhost:8787/status",
@@ -392,7 +394,7 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
         );
     }
     assert!(
-        plain.contains("  demo-3  uc2n002  tcp://10.0.0.12:40002       20  3.0 GiB / 45.0 GiB"),
+        plain.contains("  demo-3  uc2n002  tls://10.0.0.12:40002       20  3.0 GiB / 45.0 GiB"),
         "{plain}"
     );
 
@@ -400,6 +402,33 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
     let mut full = view(ClusterState::Running, 4);
     full.workers_expected = 4;
     assert!(html_of(&cluster_card(&full)).contains("rck-bar rck-tone-success"));
+}
+
+#[test]
+fn the_card_says_whether_the_cluster_is_protected() {
+    let protected = cluster_card(&view(ClusterState::Running, 3));
+    let head = text(&protected).lines().next().unwrap().to_owned();
+    assert!(
+        head.starts_with("demo  [running]  SLURM  mutual TLS  updated"),
+        "{head}"
+    );
+    assert!(!text(&protected).contains("no TLS"));
+    assert!(html(&protected).contains(">mutual TLS</span>"));
+    assert!(html(&protected).contains("rck-badge rck-tone-success\" title=\"Every connection"));
+
+    let mut open = view(ClusterState::Running, 3);
+    open.tls = None;
+    let card = cluster_card(&open);
+    let mut lines = text(&card).lines();
+    assert!(lines.next().unwrap().contains("  SLURM  no TLS  updated"));
+    assert_eq!(
+        lines.next().unwrap(),
+        "WARNING: no TLS: anyone on the network who can reach this scheduler can run code as \
+         you (started with --insecure or security = \"none\")."
+    );
+    assert!(!text(&card).contains("mutual TLS"));
+    assert!(html(&card).contains("<span class=\"rck-badge rck-tone-warn\""));
+    assert!(html(&card).contains("<div class=\"rck-warning\" role=\"note\">no TLS: anyone"));
 }
 
 fn html_of(bundle: &Bundle) -> String {
@@ -713,11 +742,14 @@ fn fixture_pages() -> Vec<(&'static str, Bundle)> {
         ]);
     }
     let running = view(ClusterState::Running, 3);
+    let mut insecure = view(ClusterState::Running, 3);
+    insecure.tls = None;
     vec![
         ("squeue", squeue.to_bundle()),
         ("card-running", cluster_card(&running)),
         ("card-pending", cluster_card(&pending)),
         ("card-failed", cluster_card(&view(ClusterState::Failed, 0))),
+        ("card-insecure", cluster_card(&insecure)),
         ("card-1000-workers", cluster_card(&big)),
         ("sinfo", sinfo.to_bundle()),
         (

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use dask_slurm::manager::{
-    AttachSource, CancelTarget, ClusterError, Clusters, GrowRequest, Shrink, UpRequest,
+    AttachSource, AttachTls, CancelTarget, ClusterError, Clusters, GrowRequest, Shrink, UpRequest,
 };
 use dask_slurm::model::{Backend, ClusterView};
 use dask_slurm::profile::Overrides;
+use dask_slurm::spec::Security;
+use dask_slurm::tls::ClientTls;
 
 use super::args::expand_path;
 use super::cards::LiveCards;
@@ -44,7 +46,8 @@ struct ClusterArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write the job script, submit it (sbatch), and show the live card.
+    /// Write the job script, submit it (sbatch), and show the live card. The cluster runs with
+    /// mutual TLS (its own CA, certificates in STATE/NAME/tls) unless --insecure.
     Up(UpArgs),
     /// Add workers with a second job (dask-mpi --no-scheduler) on the same scheduler.
     Grow(GrowArgs),
@@ -70,7 +73,8 @@ enum Command {
     },
     /// Print the job script that `up` (or `grow` with --grow) would submit; submit nothing.
     Script(ScriptArgs),
-    /// Adopt a cluster started elsewhere.
+    /// Adopt a cluster started elsewhere (tls:// with --tls-ca/--tls-cert/--tls-key, tcp://
+    /// only with --insecure).
     Attach(AttachArgs),
     /// The profiles from config.toml and which one is the default.
     Profiles,
@@ -129,6 +133,14 @@ struct SpecArgs {
 }
 
 impl SpecArgs {
+    /// The overrides, with `security = "none"` when `insecure`.
+    fn overrides_with(&self, insecure: bool) -> Overrides {
+        Overrides {
+            security: insecure.then(|| Security::None.as_str().to_owned()),
+            ..self.overrides()
+        }
+    }
+
     fn overrides(&self) -> Overrides {
         Overrides {
             partition: self.partition.clone(),
@@ -172,6 +184,9 @@ struct UpArgs {
     /// Keep the cluster when the notebook's kernel shuts down.
     #[arg(long)]
     keep: bool,
+    /// Plain TCP instead of mutual TLS: anyone who can reach the scheduler can run code as you.
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -256,6 +271,9 @@ struct ScriptArgs {
     /// slurm or local.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
+    /// The script of a plain-TCP cluster (up --insecure).
+    #[arg(long, conflicts_with = "grow")]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -266,12 +284,41 @@ struct AttachArgs {
     /// The Dask scheduler file the cluster wrote.
     #[arg(long)]
     scheduler_file: Option<String>,
-    /// The scheduler's address (tcp://HOST:PORT); needs --dashboard-port.
+    /// The scheduler's address (tls://HOST:PORT or tcp://HOST:PORT); needs --dashboard-port.
     #[arg(long, requires = "dashboard_port")]
     address: Option<String>,
     /// The scheduler's dashboard (HTTP) port, with --address.
     #[arg(long)]
     dashboard_port: Option<u16>,
+    /// For a tls:// scheduler: the CA certificate it trusts (PEM). Not needed for the scheduler
+    /// file of a cluster started by this kernel elsewhere: its certificates are beside it.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    tls_ca: Option<String>,
+    /// For a tls:// scheduler: the client certificate (PEM), signed by that CA.
+    #[arg(long, requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<String>,
+    /// For a tls:// scheduler: the client's private key (PEM).
+    #[arg(long, requires_all = ["tls_ca", "tls_cert"])]
+    tls_key: Option<String>,
+    /// Accept a plain tcp:// scheduler, which anyone who can reach it can use to run code as its
+    /// owner.
+    #[arg(long, conflicts_with_all = ["tls_ca", "tls_cert", "tls_key"])]
+    insecure: bool,
+}
+
+impl AttachArgs {
+    /// What to present to the scheduler.
+    fn tls(&self) -> AttachTls {
+        match (&self.tls_ca, &self.tls_cert, &self.tls_key) {
+            (Some(ca), Some(cert), Some(key)) => AttachTls::Files(ClientTls {
+                ca_file: expand_path(ca).into(),
+                cert: expand_path(cert).into(),
+                key: expand_path(key).into(),
+            }),
+            _ if self.insecure => AttachTls::Insecure,
+            _ => AttachTls::Unspecified,
+        }
+    }
 }
 
 fn failed(e: ClusterError) -> MagicError {
@@ -307,7 +354,7 @@ impl Magic for Cluster {
                 let req = UpRequest {
                     name: up.name,
                     profile: up.profile,
-                    overrides: up.spec.overrides(),
+                    overrides: up.spec.overrides_with(up.insecure),
                     backend: up.backend.map(backend),
                     keep: up.keep,
                 };
@@ -410,7 +457,7 @@ impl Magic for Cluster {
                     c.script_for_up(&UpRequest {
                         name: script.name,
                         profile: script.profile,
-                        overrides: script.spec.overrides(),
+                        overrides: script.spec.overrides_with(script.insecure),
                         backend: script.backend.map(backend),
                         keep: false,
                     })
@@ -418,6 +465,7 @@ impl Magic for Cluster {
                 Ok(Some(Bundle::text(text.map_err(failed)?)))
             }
             Some(Command::Attach(attach)) => {
+                let tls = attach.tls();
                 let source = match (attach.scheduler_file, attach.address) {
                     (Some(file), _) => AttachSource::SchedulerFile(expand_path(&file).into()),
                     (None, Some(address)) => AttachSource::Address {
@@ -426,7 +474,7 @@ impl Magic for Cluster {
                     },
                     (None, None) => unreachable!("clap requires a source"),
                 };
-                let view = c.attach(attach.name, source).map_err(failed)?;
+                let view = c.attach(attach.name, source, tls).map_err(failed)?;
                 self.card(ctx.out, view)
             }
             Some(Command::Profiles) => {

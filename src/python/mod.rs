@@ -12,7 +12,10 @@
 //!   outputs, also after the cell has ended) and the page's reach the sub-kernel.
 //! - Bound to a cluster: before each cell the sub-kernel is told the scheduler address of the
 //!   cluster chosen with `%cluster use` (else the newest one) as `DASK_SCHEDULER_ADDRESS` and in
-//!   Dask's config, so that `Client()` needs no arguments.
+//!   Dask's config, so that `Client()` needs no arguments. For a mutual-TLS cluster (`tls://`)
+//!   it is also told the cluster's CA and client certificate and key (paths) and that encryption
+//!   is required, as `DASK_DISTRIBUTED__COMM__…` variables and in Dask's config; binding to a
+//!   plain `tcp://` cluster removes them again.
 //! - Interrupt sends SIGINT to the sub-kernel; a sub-kernel that died is replaced by a fresh one
 //!   at the next cell, which says so.
 
@@ -23,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use dask_slurm::manager::Clusters;
 use dask_slurm::model::ClusterState;
+use dask_slurm::tls::{self, ClientTls};
 use serde_json::{Map, Value};
 
 use crate::display::Bundle;
@@ -183,8 +187,10 @@ impl PythonBridge {
         }
         let kernel = state.kernel.as_mut().expect("started above");
         *lock_output(&self.comm_output) = Some(out.clone());
-        if let Some((name, address)) = target.filter(|t| kernel.bound_to.as_ref() != Some(t)) {
-            let bind = bind_code(&name, &address);
+        if let Some((name, address, client_tls)) = target.filter(|(name, address, _)| {
+            kernel.bound_to.as_ref() != Some(&(name.clone(), address.clone()))
+        }) {
+            let bind = bind_code(&name, &address, client_tls.as_ref());
             match kernel.execute(&bind, true, &mut |_| {}, &|| false) {
                 Ok(_) => kernel.bound_to = Some((name, address)),
                 Err(stopped) => return Err(self.stopped(&mut state, stopped)),
@@ -247,14 +253,14 @@ impl PythonBridge {
     }
 
     /// The cluster to bind to: the one of `%cluster use`, else the newest; only while it has a
-    /// scheduler and has not ended.
-    fn target_cluster(&self) -> Option<(String, String)> {
+    /// scheduler and has not ended. Its name, scheduler address and client certificate.
+    fn target_cluster(&self) -> Option<(String, String, Option<ClientTls>)> {
         let chosen = self.lock().chosen_cluster.clone();
         let view = self.clusters.status(chosen.as_deref()).ok()?;
         if matches!(view.state, ClusterState::Finished | ClusterState::Failed) {
             return None;
         }
-        Some((view.name, view.scheduler?.address))
+        Some((view.name, view.scheduler?.address, view.tls))
     }
 
     fn stopped(&self, state: &mut BridgeState, stopped: Stopped) -> ErrorReport {
@@ -286,22 +292,50 @@ fn lock_output(output: &Mutex<Option<Output>>) -> std::sync::MutexGuard<'_, Opti
     output.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Python that points Dask at `address`: the environment variable for new imports and processes,
-/// and Dask's config when dask is already imported.
-fn bind_code(name: &str, address: &str) -> String {
+/// Python that points Dask at `address`: the environment variables for new imports and
+/// processes, and Dask's config when dask is already imported. With `tls`, the client presents
+/// the cluster's certificate and refuses plain TCP; without, those settings are removed.
+fn bind_code(name: &str, address: &str, tls: Option<&ClientTls>) -> String {
     let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    // Each TLS setting as (environment variable, Dask config key, value or null).
+    let keys = [
+        (
+            tls::ENV_REQUIRE_ENCRYPTION,
+            "distributed.comm.require-encryption",
+        ),
+        (tls::ENV_CA_FILE, "distributed.comm.tls.ca-file"),
+        (tls::ENV_CLIENT[0], "distributed.comm.tls.client.cert"),
+        (tls::ENV_CLIENT[1], "distributed.comm.tls.client.key"),
+    ];
+    let env: Vec<(&str, String)> = tls.map(ClientTls::env).unwrap_or_default();
+    let settings: Vec<Value> = keys
+        .iter()
+        .map(|(var, key)| {
+            let value = env.iter().find(|(v, _)| v == var).map(|(_, value)| value);
+            serde_json::json!([var, key, value])
+        })
+        .collect();
+    let settings = serde_json::to_string(&settings).expect("settings serialise");
     format!(
-        "def _rck_bind(name, address):\n\
-        \x20   import os, sys\n\
+        "def _rck_bind(name, address, settings):\n\
+        \x20   import json, os, sys\n\
         \x20   os.environ['DASK_SCHEDULER_ADDRESS'] = address\n\
         \x20   os.environ['RCK_CLUSTER_NAME'] = name\n\
+        \x20   config = {{'scheduler-address': address}}\n\
+        \x20   for var, key, value in json.loads(settings):\n\
+        \x20       if value is None:\n\
+        \x20           os.environ.pop(var, None)\n\
+        \x20       else:\n\
+        \x20           os.environ[var] = value\n\
+        \x20       config[key] = True if value == 'True' else value\n\
         \x20   if 'dask' in sys.modules:\n\
         \x20       import dask\n\
-        \x20       dask.config.set({{'scheduler-address': address}})\n\
-        _rck_bind({}, {})\n\
+        \x20       dask.config.set(config)\n\
+        _rck_bind({}, {}, {})\n\
         del _rck_bind\n",
         quote(name),
-        quote(address)
+        quote(address),
+        quote(&settings)
     )
 }
 
@@ -331,9 +365,37 @@ mod tests {
 
     #[test]
     fn bind_code_quotes_what_it_is_given() {
-        let code = bind_code("x'); import os; os.system('id", "tcp://10.0.0.1:8786");
+        let code = bind_code("x'); import os; os.system('id", "tcp://10.0.0.1:8786", None);
+        assert!(code
+            .contains(r#"_rck_bind("x'); import os; os.system('id", "tcp://10.0.0.1:8786", "[["#));
+    }
+
+    #[test]
+    fn bind_code_gives_a_tls_cluster_the_client_certificate() {
+        let client = dask_slurm::tls::ClusterTls::in_dir("/s/it's/tls").client();
+        let code = bind_code("c", "tls://10.0.0.1:8786", Some(&client));
+        // The settings are one JSON text in a Python string.
+        let settings = code
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"_rck_bind("c", "tls://10.0.0.1:8786", "#))
+            .unwrap()
+            .trim_end_matches(')');
+        let settings: Value =
+            serde_json::from_str(&serde_json::from_str::<String>(settings).unwrap()).unwrap();
+        assert_eq!(
+            settings[0],
+            serde_json::json!([
+                "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION",
+                "distributed.comm.require-encryption",
+                "True"
+            ])
+        );
+        assert_eq!(settings[2][2], "/s/it's/tls/client.pem");
+        assert_eq!(settings[3][1], "distributed.comm.tls.client.key");
+        let plain = bind_code("c", "tcp://10.0.0.1:8786", None);
         assert!(
-            code.contains(r#"_rck_bind("x'); import os; os.system('id", "tcp://10.0.0.1:8786")"#)
+            plain.contains(r#"\"distributed.comm.tls.ca-file\",null]"#),
+            "{plain}"
         );
     }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::model::{SchedulerView, WorkerView};
 use crate::spec::{PythonEnv, ShellText};
+use crate::tls::ClientTls;
 
 /// What could not be learned from or done to a scheduler.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +52,7 @@ pub enum DaskError {
 /// The two facts the scheduler file gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchedulerFile {
-    /// e.g. `tcp://10.0.0.5:38211`.
+    /// e.g. `tls://10.0.0.5:38211`.
     pub address: String,
     /// The host part of the address.
     pub host: String,
@@ -152,11 +153,13 @@ impl SchedulerFile {
 }
 
 /// Runs a few lines of Python with `distributed` from the cluster's environment, connected to
-/// the scheduler: `client` is a `distributed.Client`. Used to retire workers and to shut the
-/// scheduler down gracefully.
+/// the scheduler: `client` is a `distributed.Client`, which presents `tls` (through Dask's
+/// `DASK_DISTRIBUTED__COMM__TLS__…` settings) to a mutual-TLS scheduler. Used to retire workers
+/// and to shut the scheduler down gracefully.
 pub fn run_with_client(
     python_env: &PythonEnv,
     scheduler_file: &Path,
+    tls: Option<&ClientTls>,
     operation: &str,
     body: &str,
     timeout: Duration,
@@ -184,6 +187,7 @@ pub fn run_with_client(
         .arg("bash")
         .arg(scheduler_file)
         .env("RCK_PY", program)
+        .envs(tls.map(ClientTls::env).unwrap_or_default())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -8,13 +8,16 @@
 //! resolved [`spec::ClusterSpec`]; [`profile`] loads named profiles (built-in `workshop` plus the
 //! user's config file) and merges a magic's overrides over one; [`script`] renders the `up` and
 //! `grow` job scripts and wraps `%%sbatch` cells; [`slurm`] runs SLURM's commands with timeouts
-//! and parses what they print.
+//! and parses what they print; [`tls`] makes each cluster's private CA and certificates, and
+//! [`private`] the 0600 files in 0700 directories that hold them and the rest of the state.
 
 pub mod dask;
 pub mod manager;
 pub mod model;
+pub mod private;
 pub mod profile;
 pub mod registry;
 pub mod script;
 pub mod slurm;
 pub mod spec;
+pub mod tls;

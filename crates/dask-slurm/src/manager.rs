@@ -8,6 +8,7 @@
 //! Whoever subscribed is told of every change with a fresh [`ClusterView`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,12 +20,16 @@ use crate::dask::{self, DaskError, SchedulerFile};
 use crate::model::{
     Backend, ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView,
 };
+use crate::private;
 use crate::profile::{Overrides, ProfileError, ProfileSet};
 use crate::registry::{self, ClusterRecord, JobRecord, Registry};
 use crate::script::{self, CommentTag, JobContext, ScriptError};
 use crate::slurm::{current_user, JobState, JobStatus, Slurm, SlurmError};
-use crate::spec::{ClusterSpec, MapBy, SpecError};
+use crate::spec::{ClusterSpec, MapBy, Security, SpecError};
+use crate::tls::{ClientTls, ClusterTls, TlsError};
 
+/// The umask of cluster jobs: their output files are 0600.
+const PRIVATE_UMASK: &str = "0077";
 /// Time between `squeue` calls while nothing changes.
 pub const STEADY_POLL: Duration = Duration::from_secs(30);
 /// How long a scheduler job may run without a scheduler answering before the cluster is failed.
@@ -57,6 +62,9 @@ pub enum ClusterError {
     /// The Dask scheduler could not be asked or told.
     #[error(transparent)]
     Dask(#[from] DaskError),
+    /// The cluster's certificates could not be made (or would not be private).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// No cluster of that name.
     #[error("no cluster named {0}; %cluster list shows them")]
     NoCluster(String),
@@ -134,6 +142,21 @@ pub enum CancelTarget {
     All,
 }
 
+/// What `%cluster attach` presents to the scheduler it adopts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AttachTls {
+    /// Nothing given: a `tls://` scheduler whose scheduler file lies in a cluster directory of
+    /// this kernel (`STATE/NAME/scheduler.json`, another kernel's cluster) is attached with that
+    /// cluster's own client certificate from `STATE/NAME/tls/`; any other scheduler is refused
+    /// with the flags it needs.
+    #[default]
+    Unspecified,
+    /// These files (`--tls-ca`, `--tls-cert`, `--tls-key`), for a `tls://` scheduler.
+    Files(ClientTls),
+    /// `--insecure`: a plain `tcp://` scheduler, accepted knowingly.
+    Insecure,
+}
+
 /// Where `%cluster attach` finds a cluster started elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttachSource {
@@ -164,7 +187,8 @@ pub struct JobLog {
 /// Where a manager keeps its files, and who it is.
 #[derive(Debug, Clone)]
 pub struct ManagerSettings {
-    /// Scheduler files, scripts, heartbeat files, local logs: `STATE/NAME/…`.
+    /// Scheduler files, scripts, heartbeat files, certificates (`STATE/NAME/tls/`): 0700
+    /// directories of 0600 files.
     pub state_dir: PathBuf,
     /// The kernel session that owns what it starts.
     pub session: String,
@@ -309,6 +333,7 @@ impl Tracked {
             scheduler_file: self.record.scheduler_file.display().to_string(),
             workers_expected,
             last_error,
+            tls: self.record.tls.clone(),
             updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
     }
@@ -573,6 +598,10 @@ impl Clusters {
                     created_at: chrono::Utc::now().to_rfc3339(),
                     owner: String::new(),
                     keep: true,
+                    // The certificates that `up` left in its directory, if it made any.
+                    tls: Some(self.cluster_tls(&name))
+                        .filter(ClusterTls::exists)
+                        .map(|t| t.client()),
                 })
             });
             if !tracked.record.jobs.iter().any(|j| j.id == t.job.id) {
@@ -615,6 +644,20 @@ impl Clusters {
 
     fn heartbeat_file(&self, name: &str) -> PathBuf {
         self.cluster_dir(name).join("heartbeat")
+    }
+
+    /// The cluster's certificate directory, `STATE/NAME/tls`.
+    fn cluster_tls(&self, name: &str) -> ClusterTls {
+        ClusterTls::in_dir(self.cluster_dir(name).join("tls"))
+    }
+
+    /// Creates the state directory and the cluster's directory, both 0700.
+    fn private_cluster_dir(&self, name: &str) -> Result<PathBuf, ClusterError> {
+        let dir = self.cluster_dir(name);
+        for d in [&self.settings.state_dir, &dir] {
+            private::create_dir(d).map_err(io(format!("creating {}", d.display())))?;
+        }
+        Ok(dir)
     }
 
     /// The SLURM client the clusters use (for the thin SLURM magics).
@@ -708,12 +751,14 @@ impl Clusters {
         let user = current_user()?;
         let scheduler_file = self.cluster_dir(&name).join("scheduler.json");
         let heartbeat = self.heartbeat_file(&name);
+        let tls = self.cluster_tls(&name);
         Ok(script::render_up(
             &spec,
             &JobContext {
                 user: &user,
                 scheduler_file: &scheduler_file,
                 heartbeat_file: Some(&heartbeat),
+                tls: Some(&tls),
             },
         )?
         .text)
@@ -724,12 +769,14 @@ impl Clusters {
         let (record, spec) = self.grow_spec(req)?;
         let user = current_user()?;
         let heartbeat = self.heartbeat_file(&record.name);
+        let tls = self.cluster_tls(&record.name);
         Ok(script::render_grow(
             &spec,
             &JobContext {
                 user: &user,
                 scheduler_file: &record.scheduler_file,
                 heartbeat_file: Some(&heartbeat),
+                tls: Some(&tls),
             },
         )?
         .text)
@@ -742,11 +789,30 @@ impl Clusters {
         let backend = self.backend_for(req.backend);
         let spec = self.resolve(&name, req.profile.as_deref(), &req.overrides, backend)?;
         let user = current_user()?;
-        let dir = self.cluster_dir(&name);
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let tls = self.cluster_tls(&name);
+        if spec.security == Security::Tls {
+            // Refused (nothing made, nothing submitted) where others could swap the keys.
+            private::check_location(tls.dir()).map_err(TlsError::from)?;
+        }
+        let dir = self.private_cluster_dir(&name)?;
         let scheduler_file = dir.join("scheduler.json");
         // A scheduler file from an earlier cluster of this name would point at a dead scheduler.
         let _ = std::fs::remove_file(&scheduler_file);
+        let client_tls = match spec.security {
+            Security::Tls => {
+                tls.create(&name)?;
+                Some(tls.client())
+            }
+            Security::None => {
+                // Certificates of an earlier cluster of this name would make it look protected.
+                match std::fs::remove_dir_all(tls.dir()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io(format!("removing {}", tls.dir().display()))(e))
+                    }
+                    _ => None,
+                }
+            }
+        };
         let heartbeat = self.heartbeat_file(&name);
         touch(&heartbeat);
         let job = script::render_up(
@@ -755,6 +821,7 @@ impl Clusters {
                 user: &user,
                 scheduler_file: &scheduler_file,
                 heartbeat_file: Some(&heartbeat),
+                tls: Some(&tls),
             },
         )?;
         let mut tracked = Tracked::new(ClusterRecord {
@@ -766,6 +833,7 @@ impl Clusters {
             created_at: chrono::Utc::now().to_rfc3339(),
             owner: self.settings.session.clone(),
             keep: req.keep,
+            tls: client_tls,
         });
         let (record, child) = self.submit(&spec, &job, backend, &dir)?;
         if let Some(child) = child {
@@ -793,10 +861,16 @@ impl Clusters {
         backend: Backend,
         dir: &Path,
     ) -> Result<(JobRecord, Option<Child>), ClusterError> {
-        std::fs::create_dir_all(&spec.log_dir).map_err(io(format!(
-            "creating the log directory {}",
-            spec.log_dir.display()
-        )))?;
+        // A missing log directory is made 0700; an existing one (the notebook's) is left alone,
+        // and the logs in it are 0600.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(private::DIR_MODE)
+            .create(&spec.log_dir)
+            .map_err(io(format!(
+                "creating the log directory {}",
+                spec.log_dir.display()
+            )))?;
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
         let role = match job.role {
             JobRole::Scheduler => "up",
@@ -804,11 +878,16 @@ impl Clusters {
             JobRole::Batch => "batch",
         };
         let script_path = dir.join(format!("{role}-{stamp}.sh"));
-        std::fs::write(&script_path, &job.text)
+        private::write_file(&script_path, job.text.as_bytes())
             .map_err(io(format!("writing {}", script_path.display())))?;
         match backend {
             Backend::Slurm => {
-                let submitted = self.settings.slurm.sbatch(&script_path, &[])?;
+                // SLURM creates slurm-JOBID.out with the umask sbatch passes on: 0600.
+                let submitted = self.settings.slurm.sbatch_with_umask(
+                    &script_path,
+                    &[],
+                    Some(PRIVATE_UMASK),
+                )?;
                 let log_path = spec.log_dir.join(format!("slurm-{}.out", submitted.job_id));
                 Ok((
                     JobRecord {
@@ -824,7 +903,7 @@ impl Clusters {
             Backend::Local => {
                 let id = format!("local-{}", chrono::Utc::now().format("%H%M%S%3f"));
                 let log_path = spec.log_dir.join(format!("slurm-{id}.out"));
-                let log = std::fs::File::create(&log_path)
+                let log = private::create_file(&log_path)
                     .map_err(io(format!("creating {}", log_path.display())))?;
                 let mut command = Command::new("bash");
                 command
@@ -899,6 +978,8 @@ impl Clusters {
         if o.partition.is_none() {
             spec.partition = base.partition.clone();
         }
+        // The grow job speaks what the running scheduler speaks.
+        spec.security = base.security;
         if record.backend == Backend::Local {
             spec.map_by = base.map_by.clone();
             spec.mpirun_args = base.mpirun_args.clone();
@@ -913,12 +994,22 @@ impl Clusters {
         let (record, spec) = self.grow_spec(&req)?;
         let user = current_user()?;
         let heartbeat = self.heartbeat_file(&record.name);
+        let tls = self.cluster_tls(&record.name);
+        if spec.security == Security::Tls && !tls.exists() {
+            return Err(ClusterError::Invalid(format!(
+                "the certificates of cluster {} are missing from {}; a grow job could not join \
+                 its TLS scheduler",
+                record.name,
+                tls.dir().display()
+            )));
+        }
         let job = script::render_grow(
             &spec,
             &JobContext {
                 user: &user,
                 scheduler_file: &record.scheduler_file,
                 heartbeat_file: Some(&heartbeat),
+                tls: Some(&tls),
             },
         )?;
         let (job_record, child) =
@@ -1000,6 +1091,7 @@ impl Clusters {
                 dask::run_with_client(
                     &python_env,
                     &record.scheduler_file,
+                    record.tls.as_ref(),
                     "retiring workers",
                     &format!("client.retire_workers(workers={list}, close_workers=True)"),
                     Duration::from_secs(60),
@@ -1068,6 +1160,7 @@ impl Clusters {
             if let Err(e) = dask::run_with_client(
                 &python_env,
                 &record.scheduler_file,
+                record.tls.as_ref(),
                 "shutting the scheduler down",
                 "client.shutdown()",
                 Duration::from_secs(10),
@@ -1260,11 +1353,13 @@ impl Clusters {
         })
     }
 
-    /// Adopts a cluster started elsewhere (its jobs stay someone else's).
+    /// Adopts a cluster started elsewhere (its jobs stay someone else's). A `tls://` scheduler
+    /// needs a client certificate (see [`AttachTls`]), a `tcp://` one `--insecure`.
     pub fn attach(
         &self,
         name: Option<String>,
         from: AttachSource,
+        tls: AttachTls,
     ) -> Result<ClusterView, ClusterError> {
         let file = match &from {
             AttachSource::SchedulerFile(path) => SchedulerFile::read(path)?,
@@ -1278,6 +1373,7 @@ impl Clusters {
                 dashboard_port: *dashboard_port,
             },
         };
+        let client_tls = attach_tls(&file.address, &from, tls)?;
         let scheduler = file.status(HTTP_TIMEOUT)?;
         let name = self.pick_name(name.as_deref())?;
         crate::spec::validate_cluster_name(&name)?;
@@ -1287,11 +1383,10 @@ impl Clusters {
                 address,
                 dashboard_port,
             } => {
-                let dir = self.cluster_dir(&name);
-                std::fs::create_dir_all(&dir).map_err(io("creating the cluster directory"))?;
+                let dir = self.private_cluster_dir(&name)?;
                 let path = dir.join("scheduler.json");
                 let json = serde_json::json!({"type": "Scheduler", "address": address, "services": {"dashboard": dashboard_port}});
-                std::fs::write(&path, json.to_string())
+                private::write_file(&path, json.to_string().as_bytes())
                     .map_err(io("writing the scheduler file"))?;
                 path
             }
@@ -1305,6 +1400,7 @@ impl Clusters {
             created_at: chrono::Utc::now().to_rfc3339(),
             owner: self.settings.session.clone(),
             keep: true,
+            tls: client_tls,
         });
         tracked.scheduler = Some(scheduler);
         tracked.scheduler_answers = true;
@@ -1339,13 +1435,13 @@ impl Clusters {
             role: JobRole::Batch,
         };
         let text = script::wrap_batch(body, &tag, &log_dir, sbatch_args)?;
-        let dir = self.settings.state_dir.join("batch");
-        std::fs::create_dir_all(&dir).map_err(io("creating the batch directory"))?;
+        let dir = self.private_cluster_dir("batch")?;
         let script_path = dir.join(format!(
             "sbatch-{}.sh",
             chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f")
         ));
-        std::fs::write(&script_path, &text).map_err(io("writing the batch script"))?;
+        private::write_file(&script_path, text.as_bytes())
+            .map_err(io("writing the batch script"))?;
         let submitted = self.settings.slurm.sbatch(&script_path, sbatch_args)?;
         let log_path = self
             .settings
@@ -1369,6 +1465,7 @@ impl Clusters {
             created_at: chrono::Utc::now().to_rfc3339(),
             owner: self.settings.session.clone(),
             keep: true,
+            tls: None,
         });
         self.registry
             .save(&tracked.record)
@@ -1690,15 +1787,61 @@ fn heartbeat_interval<'a>(records: impl Iterator<Item = &'a ClusterRecord>) -> D
 
 fn touch(path: &Path) {
     if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = private::create_dir(dir);
     }
     let result = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(private::FILE_MODE)
         .open(path)
         .and_then(|f| f.set_modified(std::time::SystemTime::now()));
     if let Err(e) = result {
         tracing::warn!("could not touch the heartbeat file {}: {e}", path.display());
+    }
+}
+
+/// What `%cluster attach` presents to the scheduler at `address`, or why it refuses.
+fn attach_tls(
+    address: &str,
+    from: &AttachSource,
+    given: AttachTls,
+) -> Result<Option<ClientTls>, ClusterError> {
+    let scheme = address.split_once("://").map_or("tcp", |(s, _)| s);
+    let refuse = |why: String| Err(ClusterError::Invalid(why));
+    match (scheme == "tls", given) {
+        (true, AttachTls::Files(files)) => {
+            files.check_files().map_err(ClusterError::Invalid)?;
+            Ok(Some(files))
+        }
+        (true, AttachTls::Insecure) => refuse(format!(
+            "the scheduler at {address} speaks TLS; --insecure is for plain tcp:// schedulers. \
+             Give --tls-ca, --tls-cert and --tls-key"
+        )),
+        (true, AttachTls::Unspecified) => {
+            let own = match from {
+                AttachSource::SchedulerFile(path) => path
+                    .parent()
+                    .map(|dir| ClusterTls::in_dir(dir.join("tls")))
+                    .filter(ClusterTls::exists),
+                AttachSource::Address { .. } => None,
+            };
+            match own {
+                Some(tls) => Ok(Some(tls.client())),
+                None => refuse(format!(
+                    "the scheduler at {address} uses TLS: give its CA and a client certificate \
+                     and key with --tls-ca, --tls-cert and --tls-key"
+                )),
+            }
+        }
+        (false, AttachTls::Insecure) => Ok(None),
+        (false, AttachTls::Files(_)) => refuse(format!(
+            "the scheduler at {address} does not use TLS, so certificates cannot protect it; \
+             attach it with --insecure if you accept that"
+        )),
+        (false, AttachTls::Unspecified) => refuse(format!(
+            "the scheduler at {address} is not protected by TLS: anyone who can reach it can run \
+             code as its owner. Attach it with --insecure if you accept that"
+        )),
     }
 }
 
@@ -1731,6 +1874,7 @@ mod tests {
                 created_at: String::new(),
                 owner: String::new(),
                 keep: false,
+                tls: None,
             }
         };
         assert_eq!(heartbeat_interval([].iter()), HEARTBEAT_EVERY);
@@ -1762,6 +1906,7 @@ mod tests {
                 created_at: String::new(),
                 owner: String::new(),
                 keep: false,
+                tls: None,
             })
         };
         let before = SystemTime::now() - Duration::from_secs(60);
@@ -1885,6 +2030,40 @@ mod tests {
             ),
             C::Finished
         );
+    }
+
+    #[test]
+    fn attach_needs_certificates_for_tls_and_consent_for_tcp() {
+        let dir = crate::private::tests::scratch("attach-tls");
+        let own = ClusterTls::in_dir(dir.join("c/tls"));
+        own.create("c").unwrap();
+        let file = AttachSource::SchedulerFile(dir.join("c/scheduler.json"));
+        let elsewhere = AttachSource::SchedulerFile(dir.join("scheduler.json"));
+        let by_address = AttachSource::Address {
+            address: "tls://10.0.0.1:1".into(),
+            dashboard_port: 2,
+        };
+        let tls = "tls://10.0.0.1:1";
+        let tcp = "tcp://10.0.0.1:1";
+        let msg = |r: Result<Option<ClientTls>, ClusterError>| r.unwrap_err().to_string();
+        // A scheduler file of this kernel's kind of cluster brings its own client certificate.
+        assert_eq!(
+            attach_tls(tls, &file, AttachTls::Unspecified).unwrap(),
+            Some(own.client())
+        );
+        assert!(msg(attach_tls(tls, &elsewhere, AttachTls::Unspecified)).contains("--tls-ca"));
+        assert!(msg(attach_tls(tls, &by_address, AttachTls::Unspecified)).contains("--tls-ca"));
+        assert!(msg(attach_tls(tls, &file, AttachTls::Insecure)).contains("speaks TLS"));
+        assert_eq!(
+            attach_tls(tls, &by_address, AttachTls::Files(own.client())).unwrap(),
+            Some(own.client())
+        );
+        let missing = ClusterTls::in_dir(dir.join("none")).client();
+        assert!(msg(attach_tls(tls, &by_address, AttachTls::Files(missing))).contains("not a file"));
+        assert_eq!(attach_tls(tcp, &file, AttachTls::Insecure).unwrap(), None);
+        assert!(msg(attach_tls(tcp, &file, AttachTls::Unspecified)).contains("--insecure"));
+        assert!(msg(attach_tls(tcp, &file, AttachTls::Files(own.client()))).contains("--insecure"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::tls::ClientTls;
+
 /// Where a cluster's processes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,7 +78,7 @@ pub struct JobView {
 pub struct WorkerView {
     /// The worker's name (dask-mpi: `PREFIX-RANK`).
     pub name: String,
-    /// The worker's address, e.g. `tcp://10.0.0.5:40331`.
+    /// The worker's address, e.g. `tls://10.0.0.5:40331`.
     pub address: String,
     /// The host it runs on.
     pub host: String,
@@ -91,7 +93,7 @@ pub struct WorkerView {
 /// The Dask scheduler of a cluster, as its HTTP server reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerView {
-    /// The scheduler's address, e.g. `tcp://10.0.0.5:38211`.
+    /// The scheduler's address, e.g. `tls://10.0.0.5:38211`.
     pub address: String,
     /// The scheduler's host (from the address).
     pub host: String,
@@ -145,6 +147,9 @@ pub struct ClusterView {
     pub dashboard: Option<DashboardView>,
     /// The last error, in the user's terms (sbatch's stderr, a job's failure and its log tail).
     pub last_error: Option<String>,
+    /// How clients authenticate: the CA, certificate and key presented to a mutual-TLS
+    /// scheduler, or `None` for a plain `tcp://` one that anyone on the network can use.
+    pub tls: Option<ClientTls>,
     /// When this view was taken (RFC 3339), so that a card shows how fresh it is.
     pub updated_at: String,
 }

@@ -14,6 +14,8 @@
 //! threads_per_worker = 1
 //! interface = "lo"
 //! mem = ""                         # "" removes an optional setting inherited from workshop
+//! security = "tls"                 # the default: mutual TLS; "none" is plain TCP (anyone on
+//!                                  # the network can then run code as you)
 //!
 //! [profiles.lab.env]
 //! OMPI_MCA_btl_tcp_if_include = "lo"
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{validate_cluster_name, ClusterSpec, MapBy, PythonEnv, SpecError};
+use crate::spec::{validate_cluster_name, ClusterSpec, MapBy, PythonEnv, Security, SpecError};
 
 /// The environment variable that selects the default profile.
 pub const PROFILE_ENV_VAR: &str = "RUST_CLUSTER_KERNEL_PROFILE";
@@ -136,6 +138,8 @@ pub struct Profile {
     /// Directory for `slurm-%j.out`; `~/` is expanded. `None`: the directory passed to
     /// [`Profile::resolve`] (the workshop's jobs wrote them to the submit directory).
     pub log_dir: Option<String>,
+    /// Mutual TLS (`tls`, the default) or plain TCP (`none`).
+    pub security: Security,
 }
 
 impl Profile {
@@ -163,6 +167,7 @@ impl Profile {
             watchdog_minutes: 10.0,
             poll_interval_secs: 30,
             log_dir: None,
+            security: Security::Tls,
         }
     }
 
@@ -218,6 +223,10 @@ impl Profile {
             watchdog_minutes: o.watchdog_minutes.unwrap_or(self.watchdog_minutes),
             poll_interval_secs: o.poll_interval_secs.unwrap_or(self.poll_interval_secs),
             log_dir: optional(o.log_dir, &self.log_dir),
+            security: match o.security.as_deref() {
+                Some(value) => Security::parse(value)?,
+                None => self.security,
+            },
         })
     }
 
@@ -272,6 +281,7 @@ impl Profile {
             watchdog_minutes: p.watchdog_minutes,
             poll_interval_secs: p.poll_interval_secs,
             log_dir,
+            security: p.security,
         };
         spec.validate()?;
         Ok(spec)
@@ -334,6 +344,8 @@ pub struct Overrides {
     pub poll_interval_secs: Option<u32>,
     /// Log directory.
     pub log_dir: Option<String>,
+    /// `tls` (mutual TLS, the default) or `none` (plain TCP).
+    pub security: Option<String>,
 }
 
 /// The config file's shape.
@@ -786,6 +798,33 @@ account = "hk-project"
             PythonEnv::Activate("${RCK_DASK_VENV}".into())
         );
         assert_eq!(spec.env["OMPI_ALLOW_RUN_AS_ROOT"], "1");
+    }
+
+    #[test]
+    fn security_is_tls_unless_a_profile_or_override_says_none() {
+        let spec = Profile::workshop()
+            .resolve("c", &Overrides::default(), Path::new("/x"))
+            .unwrap();
+        assert_eq!(spec.security, Security::Tls);
+        let set =
+            ProfileSet::from_toml("[profiles.open]\nsecurity = \"none\"\n", path(), None).unwrap();
+        let open = set.get(Some("open")).unwrap();
+        assert_eq!(open.security, Security::None);
+        let back = Overrides {
+            security: Some("tls".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            open.resolve("c", &back, Path::new("/x")).unwrap().security,
+            Security::Tls
+        );
+        let err =
+            ProfileSet::from_toml("[profiles.x]\nsecurity = \"off\"\n", path(), None).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("invalid security \"off\"") && msg.contains("\"none\""),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The registry of clusters on disk: one JSON file per cluster under
 //! `$XDG_STATE_HOME/rust-cluster-kernel/clusters/`, written atomically (temporary file, fsync,
 //! rename), so that a kernel restart finds its clusters again and a crash never leaves half a file.
+//! The directory is 0700 and every record 0600, whatever the umask: a record names the
+//! cluster's scheduler and certificate files.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Backend, JobRole};
+use crate::private;
 use crate::spec::ClusterSpec;
+use crate::tls::ClientTls;
 
 /// One job of a cluster, as remembered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +48,12 @@ pub struct ClusterRecord {
     pub owner: String,
     /// Keep running when the owning kernel shuts down.
     pub keep: bool,
+    /// What the kernel and `%%python` present to the scheduler: the cluster's own client
+    /// certificate, or the files given to `%cluster attach`. `None`: a plain `tcp://` scheduler
+    /// (`--insecure`, `security = "none"`, or a record written before TLS existed, whose
+    /// cluster ran plain TCP).
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
 }
 
 /// Where cluster records live.
@@ -76,14 +86,14 @@ impl Registry {
         self.dir.join(format!("{name}.json"))
     }
 
-    /// Writes (or replaces) a record atomically.
+    /// Writes (or replaces) a record atomically: a 0600 temporary file, renamed over the old.
     pub fn save(&self, record: &ClusterRecord) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        private::create_dir(&self.dir)?;
         let tmp = self
             .dir
             .join(format!(".{}.json.tmp-{}", record.name, std::process::id()));
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = private::create_file(&tmp)?;
             f.write_all(
                 serde_json::to_string_pretty(record)
                     .expect("records serialise")
@@ -151,6 +161,7 @@ mod tests {
             created_at: format!("2026-11-25T00:00:0{}Z", name.len()),
             owner: "session".into(),
             keep: false,
+            tls: None,
         }
     }
 
@@ -176,5 +187,42 @@ mod tests {
         registry.remove("a").unwrap();
         assert_eq!(registry.load_all().0.len(), 1);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn records_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = crate::private::tests::scratch("registry-modes");
+        let dir = base.join("clusters");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let registry = Registry::new(&dir);
+        registry.save(&record("a")).unwrap();
+        registry.save(&record("a")).unwrap();
+        assert_eq!(crate::private::tests::mode(&dir), 0o700);
+        assert_eq!(crate::private::tests::mode(&dir.join("a.json")), 0o600);
+        std::fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn old_records_read_as_plain_tcp() {
+        // A record and spec from before TLS: no `tls`, no `security`.
+        let mut json: serde_json::Value = serde_json::to_value(record("old")).unwrap();
+        json.as_object_mut().unwrap().remove("tls");
+        let mut spec = serde_json::to_value(
+            crate::profile::Profile::workshop()
+                .resolve("old", &Default::default(), Path::new("/h"))
+                .unwrap(),
+        )
+        .unwrap();
+        spec.as_object_mut().unwrap().remove("security");
+        json["spec"] = spec;
+        let old: ClusterRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(old.tls, None);
+        assert_eq!(
+            old.spec.unwrap().security,
+            crate::spec::Security::None,
+            "it was started without TLS"
+        );
     }
 }

@@ -7,13 +7,23 @@
 //!    tasks per node, `--cpus-per-task` (= threads per worker, so that `--map-by core:PE=T` has
 //!    the cores it binds to), time, memory, account, output file and a `--comment` tag
 //!    ([`CommentTag`]) that marks the job as this kernel's;
-//! 2. the heartbeat watchdog (see [`JobContext::heartbeat_file`]);
+//! 2. `umask 077`, so that what the job writes (the scheduler file, Dask's spill files) is the
+//!    user's alone; the heartbeat watchdog (see [`JobContext::heartbeat_file`]);
 //! 3. optionally, a packed environment unpacked to node-local `$TMP` by one `srun` task per node,
 //!    then activated; or a venv/conda directory activated;
-//! 4. the profile's extra environment;
-//! 5. `mpirun [--map-by POLICY] -np N [ARGS] dask-mpi --scheduler-file F --scheduler-port 0
-//!    --dashboard-address :PORT --interface IF --local-directory D --worker-class
-//!    distributed.Worker --nthreads T [--memory-limit M] --name PREFIX-$SLURM_JOB_ID`.
+//! 4. the profile's extra environment, then Dask's TLS settings (`DASK_DISTRIBUTED__COMM__…`:
+//!    encryption required, the cluster's CA, the node certificate for the scheduler, worker and
+//!    client roles), exported before `mpirun` like every variable of the job: the ranks inherit
+//!    mpirun's environment (Open MPI under SLURM starts its daemons with `srun`, which passes it
+//!    on). A rank that lacked them could not connect at all (`tls://` needs a certificate), so a
+//!    lost variable fails loudly instead of falling back to plain TCP;
+//! 5. for the `up` job, the IPv4 address of the interface, which the dashboard (plain HTTP, no
+//!    login) listens on instead of every interface (`--dashboard-address :PORT` binds 0.0.0.0);
+//!    the scheduler is rank 0 on the batch host, where the script runs;
+//! 6. `mpirun [--map-by POLICY] -np N [ARGS] dask-mpi --scheduler-file F --scheduler-port 0
+//!    --dashboard-address IP:PORT --protocol tls --interface IF --local-directory D
+//!    --worker-class distributed.Worker --nthreads T [--memory-limit M] --name
+//!    PREFIX-$SLURM_JOB_ID` (`--protocol tcp` for a cluster with `security = "none"`).
 //!
 //! Pitfalls from real runs (slurm-lab/NOTES.md) that shape it: `--scheduler-port 0` (a fixed
 //! 8786 collides when two clusters share a node); `--worker-class distributed.Worker`, never
@@ -28,7 +38,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::model::JobRole;
-use crate::spec::{validate_user_name, ClusterSpec, PythonEnv, ShellText, SpecError};
+use crate::spec::{validate_user_name, ClusterSpec, PythonEnv, Security, ShellText, SpecError};
+use crate::tls::{self, ClusterTls};
 
 /// The first field of every comment tag.
 pub const TAG_PREFIX: &str = "rust-cluster-kernel";
@@ -43,6 +54,9 @@ pub enum ScriptError {
     /// A `%%sbatch` cell had no script in it.
     #[error("the %%sbatch cell is empty: write the job script below the magic line")]
     EmptyBatchScript,
+    /// The spec asks for TLS but the context names no certificates.
+    #[error("cluster {0} uses TLS, but no certificate directory was given")]
+    NoCertificates(String),
 }
 
 /// The `--comment` that marks a job as started by this kernel:
@@ -128,6 +142,9 @@ pub struct JobContext<'a> {
     /// a file system the batch host sees (e.g. under `$HOME`), and the kernel must touch it more
     /// often than the timeout. `None`, or `watchdog_minutes = 0`, renders no watchdog.
     pub heartbeat_file: Option<&'a Path>,
+    /// The cluster's certificates (on a file system the nodes see), for a spec with
+    /// [`Security::Tls`]; the script names their paths, never their contents.
+    pub tls: Option<&'a ClusterTls>,
 }
 
 /// A rendered job script and what it brings.
@@ -211,6 +228,11 @@ fn render(
     };
     tag.validate()?;
     let scheduler_file = path_word("scheduler_file", ctx.scheduler_file)?;
+    let tls_dir = match (spec.security, ctx.tls) {
+        (Security::Tls, Some(files)) => Some(path_word("tls", files.dir())?),
+        (Security::Tls, None) => return Err(ScriptError::NoCertificates(spec.name.clone())),
+        (Security::None, _) => None,
+    };
     let grow = role == JobRole::Grow;
     let job_name = if grow {
         format!("{}-grow", spec.name)
@@ -257,6 +279,7 @@ fn render(
         let _ = writeln!(s, "# ranks 1-{} are workers.", ntasks.saturating_sub(1));
     }
     s.push_str("set -eo pipefail\n");
+    s.push_str("umask 077  # what the job writes (scheduler file, spill files) is yours alone\n");
     s.push_str(
         ": \"${TMP:=/tmp}\"  # node-local scratch (set per job on the workshop's cluster)\n",
     );
@@ -271,6 +294,10 @@ fn render(
             let value = ShellText::parse(&format!("env.{name}"), value)?.to_shell();
             let _ = writeln!(s, "export {name}={value}");
         }
+    }
+    s.push_str(&security_lines(tls_dir.as_deref()));
+    if !grow {
+        s.push_str(&dashboard_ip(&literal_word("interface", &spec.interface)?));
     }
 
     s.push('\n');
@@ -302,8 +329,12 @@ fn render(
     args.push(format!("--scheduler-file {scheduler_file}"));
     if !grow {
         args.push("--scheduler-port 0".to_owned());
-        args.push(format!("--dashboard-address :{}", spec.dashboard_port));
+        args.push(format!(
+            "--dashboard-address \"$rck_ip\":{}",
+            spec.dashboard_port
+        ));
     }
+    args.push(format!("--protocol {}", protocol(spec.security)));
     args.push(format!(
         "--interface {}",
         literal_word("interface", &spec.interface)?
@@ -341,6 +372,58 @@ fn render(
         workers_expected,
         text: s,
     })
+}
+
+/// The scheme of every Dask address of a cluster: `tls` or `tcp`.
+pub fn protocol(security: Security) -> &'static str {
+    match security {
+        Security::Tls => "tls",
+        Security::None => "tcp",
+    }
+}
+
+/// Dask's TLS settings for the job (`tls_dir` is the quoted certificate directory), or the
+/// warning of a plain-TCP cluster.
+fn security_lines(tls_dir: Option<&str>) -> String {
+    let Some(dir) = tls_dir else {
+        return "\n# security = \"none\": plain TCP without authentication. Anyone who can reach \
+                these ports\n# can run code as you.\n"
+            .to_owned();
+    };
+    let mut s = String::from(
+        "\n# Mutual TLS: every Dask connection is encrypted, and both ends must show a certificate\n\
+         # of this cluster's own CA (made by the kernel; the keys are 0600 files only you can read).\n\
+         # Scheduler, workers and tasks that open a Client use the node certificate.\n",
+    );
+    let _ = writeln!(s, "rck_tls={dir}");
+    let _ = writeln!(s, "export {}=True", tls::ENV_REQUIRE_ENCRYPTION);
+    let _ = writeln!(
+        s,
+        "export {}=\"$rck_tls\"/{}",
+        tls::ENV_CA_FILE,
+        tls::CA_FILE
+    );
+    for [cert, key] in [tls::ENV_SCHEDULER, tls::ENV_WORKER, tls::ENV_CLIENT] {
+        let _ = writeln!(s, "export {cert}=\"$rck_tls\"/{}", tls::NODE_CERT);
+        let _ = writeln!(s, "export {key}=\"$rck_tls\"/{}", tls::NODE_KEY);
+    }
+    s
+}
+
+/// `rck_ip`: the IPv4 address of the interface (`interface_word`, quoted), found the way Dask's
+/// `--interface` finds it (psutil, the first IPv4 address), for the dashboard to listen on.
+fn dashboard_ip(interface_word: &str) -> String {
+    format!(
+        r#"
+# The dashboard is plain HTTP without a login: it listens on this interface's address only,
+# not on every interface (the scheduler, rank 0, runs on this node).
+rck_ip=$(python3 -c 'import socket, sys, psutil
+ips = [a.address for a in psutil.net_if_addrs().get(sys.argv[1], []) if a.family == socket.AF_INET]
+if not ips:
+    sys.exit("rust-cluster-kernel: interface %s has no IPv4 address on this node" % sys.argv[1])
+print(ips[0])' {interface_word})
+"#
+    )
 }
 
 /// `#SBATCH --output="LOG_DIR/slurm-%j.out"` (the directory is validated: no quotes, `%`, `$`).
@@ -515,8 +598,13 @@ mod tests {
             user: "alice",
             scheduler_file: scheduler,
             heartbeat_file: heartbeat,
+            tls: Some(&TLS),
         }
     }
+
+    static TLS: std::sync::LazyLock<ClusterTls> = std::sync::LazyLock::new(|| {
+        ClusterTls::in_dir("/home/alice/.local/state/rust-cluster-kernel/demo/tls")
+    });
 
     fn workshop(overrides: Overrides) -> ClusterSpec {
         Profile::workshop()
@@ -598,6 +686,111 @@ mod tests {
     }
 
     #[test]
+    fn tls_lines_name_the_certificates_for_every_role() {
+        let spec = workshop(Overrides::default());
+        assert_eq!(spec.security, Security::Tls);
+        for job in [
+            render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap(),
+            render_grow(&spec, &ctx(Path::new(SCHED), None)).unwrap(),
+        ] {
+            let t = &job.text;
+            assert!(t.contains("\numask 077 "), "{t}");
+            assert!(t.contains("\n  --protocol tls \\\n"), "{t}");
+            assert!(t.contains("rck_tls=/home/alice/.local/state/rust-cluster-kernel/demo/tls\n"));
+            assert!(t.contains("export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True\n"));
+            assert!(t.contains("export DASK_DISTRIBUTED__COMM__TLS__CA_FILE=\"$rck_tls\"/ca.pem\n"));
+            for role in ["SCHEDULER", "WORKER", "CLIENT"] {
+                assert!(t.contains(&format!(
+                    "export DASK_DISTRIBUTED__COMM__TLS__{role}__CERT=\"$rck_tls\"/node.pem\n"
+                )));
+                assert!(t.contains(&format!(
+                    "export DASK_DISTRIBUTED__COMM__TLS__{role}__KEY=\"$rck_tls\"/node-key.pem\n"
+                )));
+            }
+            // Ours come after the profile's environment, so a profile cannot undo them.
+            assert!(t.find("rck_tls=").unwrap() < t.find("\nmpirun").unwrap());
+            assert!(!t.contains("client.pem") && !t.contains("PRIVATE KEY"));
+            bash_n(t);
+        }
+        let err = render_up(
+            &spec,
+            &JobContext {
+                tls: None,
+                ..ctx(Path::new(SCHED), None)
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ScriptError::NoCertificates(_)), "{err}");
+    }
+
+    #[test]
+    fn an_insecure_cluster_says_so_and_speaks_tcp() {
+        let spec = workshop(Overrides {
+            security: Some("none".into()),
+            ..Overrides::default()
+        });
+        let job = render_up(
+            &spec,
+            &JobContext {
+                tls: None,
+                ..ctx(Path::new(SCHED), None)
+            },
+        )
+        .unwrap();
+        let t = &job.text;
+        assert!(t.contains("--protocol tcp"), "{t}");
+        assert!(t.contains("Anyone who can reach these ports"), "{t}");
+        assert!(!t.contains("DASK_DISTRIBUTED__COMM"), "{t}");
+        assert!(t.contains("\numask 077 "), "{t}");
+        bash_n(t);
+    }
+
+    #[test]
+    fn the_dashboard_listens_on_the_interface_address() {
+        let spec = workshop(Overrides {
+            interface: Some("lo".into()),
+            ..Overrides::default()
+        });
+        let job = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap();
+        assert!(job
+            .text
+            .contains("\n  --dashboard-address \"$rck_ip\":8787 \\\n"));
+        // The snippet, run by bash with a Python that has psutil, gives loopback's address.
+        let start = job.text.find("rck_ip=$(").unwrap();
+        let end = start + job.text[start..].find("lo)\n").unwrap() + 3;
+        let snippet = format!("{}\nprintf %s \"$rck_ip\"", &job.text[start..end]);
+        let venv_python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin");
+        let path = format!(
+            "{}:{}",
+            venv_python.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let has_psutil = std::process::Command::new("python3")
+            .args(["-c", "import psutil"])
+            .env("PATH", &path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_psutil {
+            eprintln!("no python3 with psutil: the snippet is not run");
+            return;
+        }
+        let out = std::process::Command::new("bash")
+            .args(["-c", &snippet])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "127.0.0.1");
+        let bad = snippet.replace("' lo)", "' rck-no-such-if)");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &format!("set -e\n{bad}")])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("has no IPv4 address"));
+    }
+
+    #[test]
     fn no_watchdog_without_heartbeat_or_with_zero_minutes() {
         let spec = workshop(Overrides::default());
         let job = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap();
@@ -650,6 +843,7 @@ mod tests {
             user: "a;b",
             scheduler_file: Path::new(SCHED),
             heartbeat_file: None,
+            tls: Some(&TLS),
         };
         let err = render_up(&spec, &bad_user).unwrap_err();
         assert!(err.to_string().contains("user name"), "{err}");

@@ -482,6 +482,15 @@ impl Slurm {
     }
 
     fn run_unchecked(&self, program: &str, args: &[String]) -> Result<Finished, SlurmError> {
+        self.run_unchecked_with(program, args, &[])
+    }
+
+    fn run_unchecked_with(
+        &self,
+        program: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Finished, SlurmError> {
         if let Some(conf) = &self.conf {
             if !conf.exists() {
                 return Err(SlurmError::ConfigMissing { path: conf.clone() });
@@ -499,6 +508,7 @@ impl Slurm {
         if let Some(conf) = &self.conf {
             cmd.env("SLURM_CONF", conf);
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().map_err(|source| SlurmError::Spawn {
             command: command.clone(),
             source,
@@ -548,10 +558,27 @@ impl Slurm {
         script_path: &Path,
         extra_args: &[String],
     ) -> Result<Submitted, SlurmError> {
+        self.sbatch_with_umask(script_path, extra_args, None)
+    }
+
+    /// [`Slurm::sbatch`] with the job's umask set (`SLURM_UMASK`, e.g. `0077`): SLURM creates
+    /// the job's output file with it, and the job starts with it.
+    pub fn sbatch_with_umask(
+        &self,
+        script_path: &Path,
+        extra_args: &[String],
+        umask: Option<&str>,
+    ) -> Result<Submitted, SlurmError> {
         let mut args = vec!["--parsable".to_owned()];
         args.extend(extra_args.iter().cloned());
         args.push(script_path.to_string_lossy().into_owned());
-        let out = self.run("sbatch", &args)?;
+        let env: Vec<(&str, &str)> = umask.map(|m| ("SLURM_UMASK", m)).into_iter().collect();
+        let out = self.run_unchecked_with("sbatch", &args, &env)?;
+        let out = if out.status.success() {
+            out
+        } else {
+            return Err(self.failure("sbatch", &args, out));
+        };
         let job_id =
             parse_sbatch_parsable(&out.stdout).map_err(|e| parse_error("sbatch", &args, e))?;
         if !out.stderr.trim().is_empty() {

@@ -442,6 +442,48 @@ pub enum PythonEnv {
     Staged(String),
 }
 
+/// How a cluster's Dask processes talk to each other and to clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Mutual TLS with the cluster's own CA (`--protocol tls`, encryption required): only
+    /// holders of a certificate of that CA can connect. The default.
+    #[default]
+    Tls,
+    /// Plain TCP: anyone who can reach the scheduler's port can run code as the user. Only on
+    /// request (`security = "none"`, `--insecure`).
+    None,
+}
+
+impl Security {
+    /// The profile value: `tls` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Tls => "tls",
+            Security::None => "none",
+        }
+    }
+
+    /// Parses a profile value (`tls` or `none`); anything else is an error naming `security`.
+    pub fn parse(value: &str) -> Result<Security, SpecError> {
+        match value {
+            "tls" => Ok(Security::Tls),
+            "none" => Ok(Security::None),
+            _ => Err(SpecError::invalid(
+                "security",
+                value,
+                "expected \"tls\" (mutual TLS, the default) or \"none\" (plain TCP: anyone on \
+                 the network can run code as you)",
+            )),
+        }
+    }
+
+    /// A registry record written before clusters had this setting ran plain TCP.
+    fn of_old_record() -> Security {
+        Security::None
+    }
+}
+
 /// The minimum polling interval in seconds: SLURM's controller is shared by every user.
 pub const MIN_POLL_INTERVAL_SECS: u32 = 5;
 
@@ -496,6 +538,11 @@ pub struct ClusterSpec {
     pub poll_interval_secs: u32,
     /// Directory for the jobs' `slurm-%j.out` files (absolute; must exist before `sbatch`).
     pub log_dir: PathBuf,
+    /// Mutual TLS or plain TCP. A record written before this setting existed has none, and its
+    /// cluster ran plain TCP, so a missing value reads as [`Security::None`] (a grow job must
+    /// speak what the running scheduler speaks); new clusters get [`Security::Tls`] unless asked.
+    #[serde(default = "Security::of_old_record")]
+    pub security: Security,
 }
 
 impl ClusterSpec {

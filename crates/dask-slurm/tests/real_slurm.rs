@@ -14,6 +14,7 @@ use dask_slurm::model::JobRole;
 use dask_slurm::profile::{Overrides, ProfileSet};
 use dask_slurm::script::{render_grow, render_up, wrap_batch, CommentTag, JobContext};
 use dask_slurm::slurm::{current_user, JobState, Slurm, SlurmError};
+use dask_slurm::tls::ClusterTls;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -43,6 +44,13 @@ fn dask_venv() -> PathBuf {
         venv.display()
     );
     venv.canonicalize().unwrap()
+}
+
+/// The cluster's certificates in `dir/tls`, made as `%cluster up` makes them.
+fn certificates(dir: &Path, name: &str) -> ClusterTls {
+    let tls = ClusterTls::in_dir(dir.join("tls"));
+    tls.create(name).unwrap();
+    tls
 }
 
 /// Polls `check` every 200 ms until it gives `Some`, or panics with `what` after `limit`.
@@ -174,10 +182,12 @@ fn cluster_up_grow_cancel_on_real_slurm() {
     let scheduler_file = dir.join("scheduler.json");
     let heartbeat = dir.join("heartbeat");
     std::fs::write(&heartbeat, "").unwrap();
+    let tls = certificates(&dir, &name);
     let ctx = JobContext {
         user: &user,
         scheduler_file: &scheduler_file,
         heartbeat_file: Some(&heartbeat),
+        tls: Some(&tls),
     };
     let bad_script = dir.join("nosuch.sh");
     std::fs::write(&bad_script, render_up(&nosuch, &ctx).unwrap().text).unwrap();
@@ -237,8 +247,9 @@ fn cluster_up_grow_cancel_on_real_slurm() {
         });
     let t_file = t_submit.elapsed();
     let address = identity["address"].as_str().unwrap().to_owned();
+    assert!(address.starts_with("tls://"), "{address}");
     let host = address
-        .trim_start_matches("tcp://")
+        .trim_start_matches("tls://")
         .rsplit_once(':')
         .unwrap()
         .0
@@ -405,10 +416,12 @@ fn watchdog_ends_a_job_whose_kernel_is_gone() {
         .unwrap();
     assert!(status.success());
     let user = current_user().unwrap();
+    let tls = certificates(&dir, &spec.name);
     let ctx = JobContext {
         user: &user,
         scheduler_file: &dir.join("scheduler.json"),
         heartbeat_file: Some(&heartbeat),
+        tls: Some(&tls),
     };
     let script = dir.join("up.sh");
     std::fs::write(&script, render_up(&spec, &ctx).unwrap().text).unwrap();
@@ -480,10 +493,12 @@ fn staged_environment_is_unpacked_on_each_node() {
     std::fs::create_dir_all(&spec.log_dir).unwrap();
     let user = current_user().unwrap();
     let scheduler_file = dir.join("scheduler.json");
+    let tls = certificates(&dir, &spec.name);
     let ctx = JobContext {
         user: &user,
         scheduler_file: &scheduler_file,
         heartbeat_file: None,
+        tls: Some(&tls),
     };
     let script = dir.join("up.sh");
     std::fs::write(&script, render_up(&spec, &ctx).unwrap().text).unwrap();

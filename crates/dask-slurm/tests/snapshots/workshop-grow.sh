@@ -12,6 +12,7 @@
 #
 # rust-cluster-kernel: 6 more Dask worker(s) for cluster demo (profile workshop).
 set -eo pipefail
+umask 077  # what the job writes (scheduler file, spill files) is yours alone
 : "${TMP:=/tmp}"  # node-local scratch (set per job on the workshop's cluster)
 
 # Watchdog: end this job if the kernel's heartbeat file has not been touched for 600 s
@@ -43,12 +44,26 @@ rck_activate() {  # a venv or conda environment directory
 }
 rck_activate '/home/alice/venvs/dask'
 
+# Mutual TLS: every Dask connection is encrypted, and both ends must show a certificate
+# of this cluster's own CA (made by the kernel; the keys are 0600 files only you can read).
+# Scheduler, workers and tasks that open a Client use the node certificate.
+rck_tls=/home/alice/.local/state/rust-cluster-kernel/demo/tls
+export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True
+export DASK_DISTRIBUTED__COMM__TLS__CA_FILE="$rck_tls"/ca.pem
+export DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT="$rck_tls"/node.pem
+export DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY="$rck_tls"/node-key.pem
+export DASK_DISTRIBUTED__COMM__TLS__WORKER__CERT="$rck_tls"/node.pem
+export DASK_DISTRIBUTED__COMM__TLS__WORKER__KEY="$rck_tls"/node-key.pem
+export DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT="$rck_tls"/node.pem
+export DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY="$rck_tls"/node-key.pem
+
 # Every rank is a worker that joins the scheduler named in the scheduler file.
 # --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).
 # $SLURM_JOB_ID in --name keeps worker names unique across jobs.
 mpirun --map-by core:PE=20 -np 6 dask-mpi \
   --no-scheduler \
   --scheduler-file /home/alice/.local/state/rust-cluster-kernel/demo/scheduler.json \
+  --protocol tls \
   --interface ib0 \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \

@@ -14,6 +14,7 @@
 # rust-cluster-kernel: Dask cluster demo (profile workshop): rank 0 is the scheduler,
 # ranks 1-3 are workers.
 set -eo pipefail
+umask 077  # what the job writes (scheduler file, spill files) is yours alone
 : "${TMP:=/tmp}"  # node-local scratch (set per job on the workshop's cluster)
 
 # Watchdog: end this job if the kernel's heartbeat file has not been touched for 600 s
@@ -58,13 +59,35 @@ rck_activate "$TMP/rck-env-$SLURM_JOB_ID"
 export DASK_DISTRIBUTED__WORKER__DAEMON='False'
 export MY_PATH="${HOME}"'/bin:'"${PATH}"
 
+# Mutual TLS: every Dask connection is encrypted, and both ends must show a certificate
+# of this cluster's own CA (made by the kernel; the keys are 0600 files only you can read).
+# Scheduler, workers and tasks that open a Client use the node certificate.
+rck_tls=/home/alice/.local/state/rust-cluster-kernel/demo/tls
+export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True
+export DASK_DISTRIBUTED__COMM__TLS__CA_FILE="$rck_tls"/ca.pem
+export DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT="$rck_tls"/node.pem
+export DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY="$rck_tls"/node-key.pem
+export DASK_DISTRIBUTED__COMM__TLS__WORKER__CERT="$rck_tls"/node.pem
+export DASK_DISTRIBUTED__COMM__TLS__WORKER__KEY="$rck_tls"/node-key.pem
+export DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT="$rck_tls"/node.pem
+export DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY="$rck_tls"/node-key.pem
+
+# The dashboard is plain HTTP without a login: it listens on this interface's address only,
+# not on every interface (the scheduler, rank 0, runs on this node).
+rck_ip=$(python3 -c 'import socket, sys, psutil
+ips = [a.address for a in psutil.net_if_addrs().get(sys.argv[1], []) if a.family == socket.AF_INET]
+if not ips:
+    sys.exit("rust-cluster-kernel: interface %s has no IPv4 address on this node" % sys.argv[1])
+print(ips[0])' ib0)
+
 # --scheduler-port 0: a free port (a fixed 8786 collides when clusters share a node).
 # --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).
 # $SLURM_JOB_ID in --name keeps worker names unique across jobs.
 mpirun --map-by core:PE=20 -np 4 --mca btl '^openib' dask-mpi \
   --scheduler-file /home/alice/.local/state/rust-cluster-kernel/demo/scheduler.json \
   --scheduler-port 0 \
-  --dashboard-address :8787 \
+  --dashboard-address "$rck_ip":8787 \
+  --protocol tls \
   --interface ib0 \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
