@@ -76,8 +76,9 @@ async def identity():
 try:
     if target == "scheduler":
         with Client(f"{mode}://{address}", security=security, timeout="5s") as client:
+            workers = client.scheduler_info()["workers"]
             out = {"connected": True, "scheduler_uid": client.run_on_scheduler(os.getuid),
-                   "info": client.scheduler_info()}
+                   "workers": {a: {"services": w.get("services", {})} for a, w in workers.items()}}
     else:
         out = {"connected": True, "identity": asyncio.run(identity())}
 except Exception as e:
@@ -163,9 +164,7 @@ def mode(path):
 
 
 def card(run):
-    """The card's text as a cell left it (with --wait, updated in place until the workers joined)."""
-    cards = [m for m in run.messages if m["msg_type"] in ("display_data", "update_display_data")]
-    return cards[-1]["content"]["data"]["text/plain"]
+    return run.of("display_data")[-1]["content"]["data"]["text/plain"]
 
 
 def host_port(address):
@@ -292,7 +291,7 @@ def assert_attacks_fail(cluster, workdir):
     ways = {"plain tcp": ("tcp",), "TLS without a certificate": ("tls",),
             "TLS with another CA's certificate": ("tls", *unrelated),
             "TLS with a forged CA's certificate (the real CA's names)": ("tls", *forged)}
-    worker = sorted(control["info"]["workers"])[0]
+    worker = sorted(control["workers"])[0]
     tries = {}
     for target, address in [("scheduler", cluster.address), ("worker", worker)]:
         tries[f"{target}, owner's certificate"] = (False, "tls", host_port(address), target, *cluster.client_cert())
@@ -376,12 +375,13 @@ def test_insecure_cluster_lets_the_attacker_run_code_as_the_owner(owner, lab_env
     would notice if the default were not protected."""
     cluster = start(owner, lab_env, "open", "--insecure")
     try:
-        assert "no TLS" in card(cluster.up) and "mutual TLS" not in card(cluster.up)
+        text = cluster.status()
+        assert "no TLS" in text and "mutual TLS" not in text, text
         assert cluster.address.startswith("tcp://")
         (tcp,) = attempts((True, "tcp", host_port(cluster.address), "scheduler"))
         assert tcp["connected"], tcp
         assert tcp["scheduler_uid"] == os.getuid() != attacker.pw_uid
-        (worker,) = attempts((True, "tcp", host_port(sorted(tcp["info"]["workers"])[0]), "worker"))
+        (worker,) = attempts((True, "tcp", host_port(sorted(tcp["workers"])[0]), "worker"))
         assert worker["connected"] and worker["identity"]["type"] == "Worker", worker
     finally:
         cancel(owner, "open")
@@ -390,7 +390,8 @@ def test_insecure_cluster_lets_the_attacker_run_code_as_the_owner(owner, lab_env
 def test_local_backend_is_mutual_tls(owner, lab_env, workdir, probe):
     cluster = start(owner, lab_env, "secloc", "--backend local")
     try:
-        assert "mutual TLS" in card(cluster.up) and "no TLS" not in card(cluster.up)
+        text = cluster.status()
+        assert "mutual TLS" in text and "no TLS" not in text, text
         assert cluster.address.startswith("tls://")
         assert_private(cluster, probe)
         assert_attacks_fail(cluster, workdir)
@@ -408,7 +409,8 @@ def slurm_cluster(owner, lab_env):
 
 def test_slurm_cluster_is_mutual_tls_and_private(slurm_cluster, probe):
     c = slurm_cluster
-    assert "mutual TLS" in card(c.up) and "no TLS" not in card(c.up)
+    text = c.status()
+    assert "mutual TLS" in text and "no TLS" not in text, text
     assert c.address.startswith("tls://")
     assert_private(c, probe)
     # The job script makes dask-mpi use TLS; %cluster script shows that, never a key.
@@ -432,7 +434,6 @@ def test_owner_python_computes_on_the_workers_over_tls(slurm_cluster):
 def test_dask_listens_on_the_clusters_interface_only(slurm_cluster):
     (info,) = attempts((False, "tls", host_port(slurm_cluster.address), "scheduler", *slurm_cluster.client_cert()))
     assert info["connected"], info
-    info = info["info"]
     ports = {"scheduler": int(slurm_cluster.address.rsplit(":", 1)[1])}
     dashboard = json.loads(slurm_cluster.scheduler_file.read_text()).get("services", {}).get("dashboard")
     assert dashboard, "the scheduler has no dashboard"
@@ -456,7 +457,7 @@ def test_grow_under_tls(slurm_cluster):
     assert f"{GROWN}/{GROWN}" in workers
     (info,) = attempts((False, "tls", host_port(c.address), "scheduler", *c.client_cert()))
     assert info["connected"], info
-    assert len(info["info"]["workers"]) == GROWN and all(w.startswith("tls://") for w in info["info"]["workers"])
+    assert len(info["workers"]) == GROWN and all(w.startswith("tls://") for w in info["workers"])
     grow_job = c.registry()["jobs"][-1]
     assert grow_job["role"].lower() == "grow"
     assert mode(grow_job["script_path"]) == 0o600 and mode(grow_job["log_path"]) == 0o600
