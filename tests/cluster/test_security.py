@@ -103,6 +103,22 @@ print(json.dumps(seen))
 """
 
 
+# GETs each URL, as the attacker: the HTTP status (or the error's type), per URL.
+HTTP_GET = r"""
+import json, sys, urllib.error, urllib.request
+seen = {}
+for url in sys.argv[1:]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            seen[url] = response.status
+    except urllib.error.HTTPError as e:
+        seen[url] = e.code
+    except OSError as e:
+        seen[url] = type(e).__name__
+print(json.dumps(seen))
+"""
+
+
 VENV = pathlib.Path(os.environ.get("RCK_DASK_VENV", ROOT / ".venv"))
 # A clean environment: nothing of the owner's Dask settings reaches the attacker.
 RUNUSER = shutil.which("runuser") or "runuser"
@@ -447,6 +463,15 @@ def test_dask_listens_on_the_clusters_interface_only(slurm_cluster):
     assert bound["dashboard"], f"nothing listens on the dashboard port {dashboard}"
     wrong = {what: hosts for what, hosts in bound.items() if set(hosts) - allowed}
     assert not wrong, f"listening beyond {allowed}: {wrong}"
+    # The dashboard is plain HTTP that the attacker reaches (said in the README), but without
+    # Dask's HTTP API, which would let anyone retire the owner's workers.
+    base = f"http://{bound['dashboard'][0]}:{dashboard}"
+    run = subprocess.run(**command(HTTP_GET, [f"{base}/health", f"{base}/api/v1/get_workers",
+                                              f"{base}/api/v1/retire_workers"], True), timeout=60)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen[f"{base}/health"] == 200, seen
+    assert seen[f"{base}/api/v1/get_workers"] == 404 and seen[f"{base}/api/v1/retire_workers"] == 404, seen
 
 
 def test_grow_under_tls(slurm_cluster):
