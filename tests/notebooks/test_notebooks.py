@@ -103,7 +103,7 @@ def check_03(nb):
 def check_04(nb):
     client = cell_with(nb, "%%python\nfrom dask.distributed import Client")
     assert "text/html" in mimes(client) and "Client" in texts(client)
-    assert "DASK_SCHEDULER_ADDRESS=tcp://" in texts(cell_with(nb, "%python_env"))
+    assert "DASK_SCHEDULER_ADDRESS=tls://" in texts(cell_with(nb, "%python_env"))
     array = cell_with(nb, "%%python\nimport dask.array")
     assert "<svg" in texts(array)  # the chunk picture of the array's HTML repr
     computed = texts(cell_with(nb, "%%python\ny = (x + x.T)"))
