@@ -486,3 +486,14 @@ def test_grow_under_tls(slurm_cluster):
     grow_job = c.registry()["jobs"][-1]
     assert grow_job["role"].lower() == "grow"
     assert mode(grow_job["script_path"]) == 0o600 and mode(grow_job["log_path"]) == 0o600
+
+
+def test_restart_reattaches_with_the_client_certificate(slurm_cluster):
+    """After a kernel restart the re-attached cluster is followed over TLS and %%python still
+    connects with no arguments (the client certificate comes back from the registry)."""
+    c = slurm_cluster
+    c.kernel.restart()
+    wait_until(lambda: "running" in c.kernel.run("%cluster list").result["text/plain"], 60, "the re-attached cluster")
+    text = c.status()
+    assert "mutual TLS" in text, text
+    assert_computed(dask_array_sum(c.kernel, "sec"), c, GROWN)
