@@ -22,6 +22,25 @@ pub enum Completeness {
 /// assert_eq!(is_complete("let x = 1);"), Completeness::Invalid);
 /// ```
 pub fn is_complete(code: &str) -> Completeness {
+    scan(code, &mut None)
+}
+
+/// Whether the Rust code ends with a `;` (comments and whitespace aside): then it has no final
+/// expression, so whatever it printed is no value of the cell.
+///
+/// ```
+/// use rust_cluster_kernel::engine::ends_with_semicolon;
+/// assert!(ends_with_semicolon("println!(\"x\"); // done"));
+/// assert!(!ends_with_semicolon("let x = 1; x"));
+/// assert!(!ends_with_semicolon("\";\""));
+/// ```
+pub fn ends_with_semicolon(code: &str) -> bool {
+    let mut last = None;
+    scan(code, &mut last) == Completeness::Complete && last == Some(';')
+}
+
+/// [`is_complete`]'s scanner; `last` gets the last character of code (outside comments).
+fn scan(code: &str, last: &mut Option<char>) -> Completeness {
     if code.trim_start().starts_with("%%") {
         return Completeness::Complete;
     }
@@ -124,6 +143,9 @@ pub fn is_complete(code: &str) -> Completeness {
                 }
             }
             _ => {}
+        }
+        if let Some(&c) = chars.get(i).filter(|c| !c.is_whitespace()) {
+            *last = Some(c);
         }
         i += 1;
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{select, unbounded, Receiver, RecvTimeoutError, Sender};
 
-pub use is_complete::{is_complete, Completeness};
+pub use is_complete::{ends_with_semicolon, is_complete, Completeness};
 
 use crate::display::Bundle;
 use crate::kernel::{ErrorReport, StreamName};
@@ -269,6 +269,16 @@ impl Engine {
                     return;
                 }
             }
+            if let Some(bundle) = line
+                .strip_prefix(relay::DISPLAY_BUNDLE)
+                .and_then(|json| serde_json::from_str(json.trim()).ok())
+            {
+                on_event(CellEvent::Display(with_text_twin(Bundle {
+                    data: bundle,
+                    ..Bundle::default()
+                })));
+                return;
+            }
             if let Some(when) = line.strip_prefix(prelude::CLEAR_MARKER).map(str::trim) {
                 if when == "wait" || when == "now" {
                     on_event(CellEvent::ClearOutput {
@@ -309,7 +319,20 @@ impl Engine {
                 Err(_) => break,
             }
         }
-        result
+        // Code that ends with `;` has no value: content it printed last is a display, not one.
+        match result {
+            Ok(CellValue {
+                result: Some(bundle),
+                timing,
+            }) if ends_with_semicolon(code) => {
+                on_event(CellEvent::Display(bundle));
+                Ok(CellValue {
+                    result: None,
+                    timing,
+                })
+            }
+            other => other,
+        }
     }
 
     /// Completions at byte offset `pos`.
@@ -398,15 +421,48 @@ fn engine_gone() -> ErrorReport {
     ErrorReport::new("EngineError", "the Rust engine stopped; restart the kernel")
 }
 
+/// Adds a `text/plain` twin to a bundle that has none: the text of its HTML (tags dropped), or
+/// else the names of its MIME types (`<image/png>`), so that consoles and `nbconvert --to
+/// markdown` show something useful.
 fn with_text_twin(mut bundle: Bundle) -> Bundle {
-    if !bundle.data.contains_key("text/plain") {
-        let mimes: Vec<String> = bundle.data.keys().cloned().collect();
-        bundle.data.insert(
-            "text/plain".into(),
-            format!("<{}>", mimes.join(", ")).into(),
-        );
+    if bundle.data.contains_key("text/plain") {
+        return bundle;
     }
+    let text = match bundle.data.get("text/html").and_then(|v| v.as_str()) {
+        Some(html) if !text_of_html(html).is_empty() => text_of_html(html),
+        _ => {
+            let mimes: Vec<String> = bundle.data.keys().cloned().collect();
+            format!("<{}>", mimes.join(", "))
+        }
+    };
+    bundle.data.insert("text/plain".into(), text.into());
     bundle
+}
+
+/// The visible text of an HTML fragment, roughly: tags dropped, the common entities decoded,
+/// runs of blank space made one space.
+fn text_of_html(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn engine_thread(
@@ -758,5 +814,18 @@ mod tests {
         assert_eq!(format.observe(":types"), Some(FormatChange::Default(true)));
         assert_eq!(format.observe(":clear"), Some(FormatChange::Cleared));
         assert!(format.is_default());
+    }
+
+    #[test]
+    fn text_twins_say_what_a_display_shows() {
+        let html = with_text_twin(Bundle::default().with(
+            "text/html",
+            "<table><tr><td>a &amp; b</td>\n<td>&lt;42&gt;</td></tr></table>",
+        ));
+        assert_eq!(html.data["text/plain"], "a & b <42>");
+        let png = with_text_twin(Bundle::default().with("image/png", "iVBOR"));
+        assert_eq!(png.data["text/plain"], "<image/png>");
+        let own = with_text_twin(Bundle::text("mine").with("text/html", "<b>x</b>"));
+        assert_eq!(own.data["text/plain"], "mine", "a twin of its own is kept");
     }
 }

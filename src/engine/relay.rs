@@ -21,6 +21,9 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 
 /// Appended to a line that had no newline of its own; the kernel strips it.
 pub const PARTIAL_LINE: &str = "\u{1}RCK_PARTIAL_LINE";
@@ -29,15 +32,24 @@ pub const PARTIAL_LINE: &str = "\u{1}RCK_PARTIAL_LINE";
 /// last partial line. The kernel waits for it and never shows it.
 pub const STDERR_SYNC: &str = "\u{1}RCK_STDERR_SYNC";
 
+/// A display that the cell printed as content blocks while it ran, for the kernel to show in
+/// place: `RCK_DISPLAY_BUNDLE {"text/html": "…", …}` (one line of JSON).
+pub const DISPLAY_BUNDLE: &str = "RCK_DISPLAY_BUNDLE";
+
 /// The line with which evcxr's runtime says that a run is complete.
 const EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
 
+/// evcxr's line for a panic of the cell.
+const PANIC_NOTIFICATION: &str = "EVCXR_PANIC_NOTIFICATION";
+
+/// Starts a content block: `EVCXR_BEGIN_CONTENT mime`, the content's lines, [`END_CONTENT`].
+const BEGIN_CONTENT: &str = "EVCXR_BEGIN_CONTENT";
+
+/// Ends a content block.
+const END_CONTENT: &str = "EVCXR_END_CONTENT";
+
 /// The markers of evcxr's child protocol that must start a line.
-const MARKERS: [&str; 3] = [
-    EXECUTION_COMPLETE,
-    "EVCXR_PANIC_NOTIFICATION",
-    "EVCXR_BEGIN_CONTENT",
-];
+const MARKERS: [&str; 3] = [EXECUTION_COMPLETE, PANIC_NOTIFICATION, BEGIN_CONTENT];
 
 /// In evcxr's runtime child, before `evcxr::runtime_hook()`: routes fd 2 and then fd 1 through
 /// the relays. Does nothing in the kernel process itself.
@@ -99,46 +111,185 @@ fn relay_text(mut from: impl Read, mut to: impl Write) {
     let _ = to.write_all(String::from_utf8_lossy(&pending).as_bytes());
 }
 
+/// How long the relay holds content blocks back to see whether the run completes right after
+/// them (then they are the cell's value, for evcxr) or more output follows (then they are shown
+/// at once, in order, as a display).
+const HOLD: Duration = Duration::from_millis(50);
+
 /// Moves `from` to `to` line by line with the markers on lines of their own, writing
-/// [`STDERR_SYNC`] to `stderr` before each completed run.
-fn relay(mut from: impl Read, mut to: impl Write, mut stderr: impl Write) {
-    let mut pending = Vec::new();
-    let mut buf = [0u8; 8192];
+/// [`STDERR_SYNC`] to `stderr` before each completed run (see [`StdoutRelay`]).
+fn relay(from: impl Read + Send + 'static, to: impl Write, stderr: impl Write) {
+    let lines = lines_of(from);
+    let mut relay = StdoutRelay::new(to, stderr);
     loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let next = if relay.holds_blocks() {
+            lines.recv_timeout(HOLD)
+        } else {
+            lines.recv().map_err(|_| RecvTimeoutError::Disconnected)
         };
-        pending.extend_from_slice(&buf[..n]);
-        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=nl).collect();
-            let out = split_markers(&line[..line.len() - 1]);
-            let completes_a_run = out
-                .strip_suffix(b"\n")
-                .is_some_and(|l| l.ends_with(EXECUTION_COMPLETE.as_bytes()));
-            if completes_a_run {
-                let _ = to.flush();
-                let _ = writeln!(stderr, "{STDERR_SYNC}");
-                let _ = stderr.flush();
-            }
-            let _ = to.write_all(&out);
+        match next {
+            Ok(line) => relay.line(&line),
+            Err(RecvTimeoutError::Timeout) => relay.quiet(),
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        let _ = to.flush();
     }
-    let _ = to.write_all(String::from_utf8_lossy(&pending).as_bytes());
+    relay.end();
 }
 
-/// One line (without its newline) → the text to write as lossy UTF-8, newline(s) included.
-fn split_markers(line: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(line);
+/// The lines read from `from` on a thread of their own, without their newline (the last one may
+/// have had none).
+fn lines_of(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = unbounded();
+    std::thread::spawn(move || {
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = pending.drain(..=nl).collect();
+                line.pop();
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let _ = tx.send(pending);
+        }
+    });
+    rx
+}
+
+/// The stdout relay's state: evcxr's markers get lines of their own, and content blocks
+/// (`EVCXR_BEGIN_CONTENT mime` … `EVCXR_END_CONTENT`) that more output follows become one
+/// [`DISPLAY_BUNDLE`] line each, shown where they were printed. evcxr itself collects every
+/// block of a run into the cell's value, shown after everything else; that is left to it only
+/// for the blocks that end the run (the value of the cell's last expression).
+struct StdoutRelay<W, E> {
+    to: W,
+    stderr: E,
+    /// The lines of a content block not yet ended, its `EVCXR_BEGIN_CONTENT` line first.
+    open_block: Option<Vec<String>>,
+    /// Ended blocks held back, in order: `(mime, content, the block's lines)`.
+    held: Vec<(String, String, Vec<String>)>,
+}
+
+impl<W: Write, E: Write> StdoutRelay<W, E> {
+    fn new(to: W, stderr: E) -> Self {
+        StdoutRelay {
+            to,
+            stderr,
+            open_block: None,
+            held: Vec::new(),
+        }
+    }
+
+    /// Whether ended blocks wait for what comes next.
+    fn holds_blocks(&self) -> bool {
+        self.open_block.is_none() && !self.held.is_empty()
+    }
+
+    /// One line from the child, without its newline.
+    fn line(&mut self, raw: &[u8]) {
+        let text = String::from_utf8_lossy(raw);
+        for (line, partial) in split_markers(&text) {
+            if partial {
+                self.show_held();
+                let _ = self
+                    .to
+                    .write_all(format!("{line}{PARTIAL_LINE}\n").as_bytes());
+            } else {
+                self.logical_line(line);
+            }
+        }
+        let _ = self.to.flush();
+    }
+
+    fn logical_line(&mut self, line: &str) {
+        if let Some(block) = &mut self.open_block {
+            block.push(line.to_owned());
+            if line == END_CONTENT {
+                let block = self.open_block.take().unwrap_or_default();
+                let mime = block[0][BEGIN_CONTENT.len()..].trim().to_owned();
+                let content = block[1..block.len() - 1].join("\n");
+                self.held.push((mime, content, block));
+            } else if line == PANIC_NOTIFICATION {
+                // evcxr ends the block here and records the panic: pass it on as it was.
+                let block = self.open_block.take().unwrap_or_default();
+                self.write_lines(&block);
+            }
+            return;
+        }
+        if line.starts_with(BEGIN_CONTENT) {
+            self.open_block = Some(vec![line.to_owned()]);
+            return;
+        }
+        if line == EXECUTION_COMPLETE {
+            // The blocks that end the run are the cell's value: evcxr collects them.
+            let held: Vec<String> = self.held.drain(..).flat_map(|(_, _, l)| l).collect();
+            self.write_lines(&held);
+            let _ = self.to.flush();
+            let _ = writeln!(self.stderr, "{STDERR_SYNC}");
+            let _ = self.stderr.flush();
+        } else {
+            self.show_held();
+        }
+        self.write_lines(&[line.to_owned()]);
+    }
+
+    /// Nothing came for a while: held blocks are shown now.
+    fn quiet(&mut self) {
+        self.show_held();
+        let _ = self.to.flush();
+    }
+
+    /// The child's stdout closed: whatever is left goes on as it was.
+    fn end(&mut self) {
+        let mut rest: Vec<String> = self.held.drain(..).flat_map(|(_, _, l)| l).collect();
+        rest.extend(self.open_block.take().unwrap_or_default());
+        self.write_lines(&rest);
+        let _ = self.to.flush();
+    }
+
+    /// Held blocks as one display, all their MIME types in one bundle.
+    fn show_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let bundle: serde_json::Map<String, serde_json::Value> = self
+            .held
+            .drain(..)
+            .map(|(mime, content, _)| (mime, content.into()))
+            .collect();
+        let _ = writeln!(
+            self.to,
+            "{DISPLAY_BUNDLE} {}",
+            serde_json::Value::Object(bundle)
+        );
+    }
+
+    fn write_lines(&mut self, lines: &[String]) {
+        for line in lines {
+            let _ = writeln!(self.to, "{line}");
+        }
+    }
+}
+
+/// One line (without its newline) → its logical lines: text before a marker in the middle of
+/// the line is a partial line (`true`), the marker and the rest a line of its own.
+fn split_markers(text: &str) -> Vec<(&str, bool)> {
     let cut = MARKERS
         .iter()
         .filter_map(|m| text.find(m))
         .filter(|&at| at > 0)
         .min();
     match cut {
-        Some(at) => format!("{}{PARTIAL_LINE}\n{}\n", &text[..at], &text[at..]).into_bytes(),
-        None => format!("{text}\n").into_bytes(),
+        Some(at) => vec![(&text[..at], true), (&text[at..], false)],
+        None => vec![(text, false)],
     }
 }
 
@@ -146,17 +297,33 @@ fn split_markers(line: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// Feeds `input` line by line to a [`StdoutRelay`], calling `quiet` where a line is `QUIET`,
+    /// and returns (stdout, stderr).
+    fn relayed(input: &[&[u8]]) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut relay = StdoutRelay::new(&mut out, &mut err);
+        for &line in input {
+            if line == b"QUIET" {
+                relay.quiet();
+            } else {
+                relay.line(line);
+            }
+        }
+        relay.end();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
     #[test]
     fn markers_get_their_own_line() {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        relay(
-            &b"hello\nno newlineEVCXR_EXECUTION_COMPLETE\nEVCXR_EXECUTION_COMPLETE\n"[..],
-            &mut out,
-            &mut err,
-        );
-        let out = String::from_utf8(out).unwrap();
+        let (out, err) = relayed(&[
+            b"hello",
+            b"no newlineEVCXR_EXECUTION_COMPLETE",
+            b"EVCXR_EXECUTION_COMPLETE",
+        ]);
         assert_eq!(out, format!("hello\nno newline{PARTIAL_LINE}\nEVCXR_EXECUTION_COMPLETE\nEVCXR_EXECUTION_COMPLETE\n"));
-        let err = String::from_utf8(err).unwrap();
         assert_eq!(
             err,
             format!("{STDERR_SYNC}\n{STDERR_SYNC}\n"),
@@ -165,24 +332,105 @@ mod tests {
     }
 
     #[test]
-    fn no_sync_without_a_completed_run() {
+    fn the_threaded_relay_passes_everything_on() {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         relay(
-            &b"EVCXR_BEGIN_CONTENT text/html\n<b>x</b>\n"[..],
+            &b"a\nEVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\nb\nEVCXR_EXECUTION_COMPLETE\nrest"[..],
             &mut out,
             &mut err,
         );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("a\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>x</b>\"}}\nb\nEVCXR_EXECUTION_COMPLETE\nrest\n")
+        );
+        assert_eq!(String::from_utf8(err).unwrap(), format!("{STDERR_SYNC}\n"));
+    }
+
+    #[test]
+    fn no_sync_without_a_completed_run() {
+        let (out, err) = relayed(&[b"EVCXR_BEGIN_CONTENT text/html", b"<b>x</b>"]);
         assert!(err.is_empty());
+        assert_eq!(
+            out, "EVCXR_BEGIN_CONTENT text/html\n<b>x</b>\n",
+            "passed on as it was"
+        );
+    }
+
+    #[test]
+    fn blocks_followed_by_output_are_shown_in_place() {
+        let (out, _) = relayed(&[
+            b"before",
+            b"EVCXR_BEGIN_CONTENT text/html",
+            b"<b>bold</b>",
+            b"<i>two lines</i>",
+            b"EVCXR_END_CONTENT",
+            b"EVCXR_BEGIN_CONTENT text/plain",
+            b"bold",
+            b"EVCXR_END_CONTENT",
+            b"after",
+            b"EVCXR_EXECUTION_COMPLETE",
+        ]);
+        assert_eq!(
+            out,
+            format!(
+                "before\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>bold</b>\\n<i>two lines</i>\",\"text/plain\":\"bold\"}}\nafter\nEVCXR_EXECUTION_COMPLETE\n"
+            )
+        );
+    }
+
+    #[test]
+    fn blocks_that_end_the_run_are_left_to_evcxr_as_the_value() {
+        let block: [&[u8]; 3] = [
+            b"EVCXR_BEGIN_CONTENT text/html",
+            b"<b>42</b>",
+            b"EVCXR_END_CONTENT",
+        ];
+        let mut input: Vec<&[u8]> = vec![b"text"];
+        input.extend(block);
+        input.push(b"EVCXR_EXECUTION_COMPLETE");
+        let (out, err) = relayed(&input);
+        assert_eq!(
+            out,
+            "text\nEVCXR_BEGIN_CONTENT text/html\n<b>42</b>\nEVCXR_END_CONTENT\nEVCXR_EXECUTION_COMPLETE\n"
+        );
+        assert_eq!(err, format!("{STDERR_SYNC}\n"));
+    }
+
+    #[test]
+    fn held_blocks_are_shown_when_the_cell_goes_quiet() {
+        let (out, _) = relayed(&[
+            b"EVCXR_BEGIN_CONTENT image/svg+xml",
+            b"<svg/>",
+            b"EVCXR_END_CONTENT",
+            b"QUIET",
+            b"EVCXR_EXECUTION_COMPLETE",
+        ]);
+        assert_eq!(
+            out,
+            format!(
+                "{DISPLAY_BUNDLE} {{\"image/svg+xml\":\"<svg/>\"}}\nEVCXR_EXECUTION_COMPLETE\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_a_block_reaches_evcxr_unchanged() {
+        let (out, _) = relayed(&[
+            b"EVCXR_BEGIN_CONTENT text/html",
+            b"<b>",
+            b"EVCXR_PANIC_NOTIFICATION",
+            b"EVCXR_EXECUTION_COMPLETE",
+        ]);
+        assert_eq!(
+            out,
+            "EVCXR_BEGIN_CONTENT text/html\n<b>\nEVCXR_PANIC_NOTIFICATION\nEVCXR_EXECUTION_COMPLETE\n"
+        );
     }
 
     #[test]
     fn bytes_that_are_not_utf8_become_replacement_characters() {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        relay(&b"bad \xff\xfe\nok\n"[..], &mut out, &mut err);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "bad \u{fffd}\u{fffd}\nok\n"
-        );
+        let (out, _) = relayed(&[b"bad \xff\xfe", b"ok"]);
+        assert_eq!(out, "bad \u{fffd}\u{fffd}\nok\n");
 
         let mut out = Vec::new();
         relay_text(&b"worse \xc3\nfine\npartial \xff"[..], &mut out);
@@ -213,9 +461,15 @@ mod tests {
 
     #[test]
     fn content_blocks_after_partial_text() {
+        let (out, _) = relayed(&[
+            b"abcEVCXR_BEGIN_CONTENT text/html",
+            b"<b>x</b>",
+            b"EVCXR_END_CONTENT",
+            b"EVCXR_EXECUTION_COMPLETE",
+        ]);
         assert_eq!(
-            String::from_utf8(split_markers(b"abcEVCXR_BEGIN_CONTENT text/html")).unwrap(),
-            format!("abc{PARTIAL_LINE}\nEVCXR_BEGIN_CONTENT text/html\n")
+            out,
+            format!("abc{PARTIAL_LINE}\nEVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\nEVCXR_EXECUTION_COMPLETE\n")
         );
     }
 }

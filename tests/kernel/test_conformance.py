@@ -21,6 +21,8 @@ class RustClusterKernelTests(jupyter_kernel_test.KernelTests):
     code_display_data = [
         {"code": 'jupyter::html("<b>bold</b>")', "mime": "text/html"},
         {"code": 'jupyter::svg("<svg xmlns=\\"http://www.w3.org/2000/svg\\"></svg>")', "mime": "image/svg+xml"},
+        # evcxr's own protocol, as crates that target evcxr print it (evcxr_jupyter's sample).
+        {"code": 'println!("EVCXR_BEGIN_CONTENT text/html\\n<b>bold</b>\\nEVCXR_END_CONTENT");', "mime": "text/html"},
     ]
     code_history_pattern = "40*"
     supported_history_operations = ("tail", "range", "search")

@@ -37,3 +37,42 @@ def test_bytes_that_are_not_utf8_on_stderr_keep_stderr_and_panics(kc):
     run = execute(kc, 'panic!("still seen");')
     assert run.status == "error"
     assert "still seen" in run.error["evalue"] + "".join(run.error["traceback"])
+
+
+def test_content_blocks_printed_mid_cell_show_in_place(kc):
+    run = execute(
+        kc,
+        'println!("before");\n'
+        'println!("EVCXR_BEGIN_CONTENT text/html\\n<b>bold</b>\\nEVCXR_END_CONTENT");\n'
+        'println!("after");',
+    )
+    assert run.status == "ok", run.error
+    shown = [
+        (m["msg_type"], m["content"].get("text") or m["content"].get("data"))
+        for m in run.messages
+        if m["msg_type"] in ("stream", "display_data", "execute_result")
+    ]
+    assert shown == [
+        ("stream", "before\n"),
+        ("display_data", {"text/html": "<b>bold</b>", "text/plain": "bold"}),
+        ("stream", "after\n"),
+    ]
+
+
+def test_blocks_of_a_loop_come_one_display_each_and_a_final_value_stays_the_result(kc):
+    run = execute(
+        kc,
+        'for i in 0..3 {\n'
+        '    println!("EVCXR_BEGIN_CONTENT text/html\\n<i>{i}</i>\\nEVCXR_END_CONTENT");\n'
+        '    println!("step {i}");\n'
+        '}\n'
+        '40 + 2',
+    )
+    assert run.status == "ok", run.error
+    html = [m["content"]["data"]["text/html"] for m in run.of("display_data")]
+    assert html == ["<i>0</i>", "<i>1</i>", "<i>2</i>"]
+    assert run.stdout == "step 0\nstep 1\nstep 2\n"
+    assert run.result == {"text/plain": "42"}
+    # Every display comes before the text printed after it.
+    kinds = [m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "display_data")]
+    assert kinds[:2] == ["display_data", "stream"]

@@ -295,7 +295,9 @@ def test_interrupt_while_running_keeps_the_kernel(kernel, kc):
 def test_interrupt_while_compiling_keeps_variables(kernel, kc):
     km, _ = kernel
     execute(kc, "let kept = 41;")
-    # A dependency build takes seconds: interrupt it.
+    # A dependency build takes seconds: interrupt it. Not from evcxr's cache of compiled crates,
+    # which an earlier run may have filled (then the build ends before the interrupt).
+    execute(kc, ":cache 0")
     msg_id = kc.execute(':dep regex = "1"\nlet never = 1;')
     time.sleep(2.0)
     km.interrupt_kernel()
