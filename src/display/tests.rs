@@ -744,6 +744,12 @@ fn fixture_pages() -> Vec<(&'static str, Bundle)> {
     let running = view(ClusterState::Running, 3);
     let mut insecure = view(ClusterState::Running, 3);
     insecure.tls = None;
+    if let Some(scheduler) = insecure.scheduler.as_mut() {
+        scheduler.address = scheduler.address.replace("tls://", "tcp://");
+        for w in &mut scheduler.workers {
+            w.address = w.address.replace("tls://", "tcp://");
+        }
+    }
     vec![
         ("squeue", squeue.to_bundle()),
         ("card-running", cluster_card(&running)),
