@@ -62,6 +62,10 @@ pub enum UnsafeLocation {
 /// group- or world-writable unless it has the sticky bit (like `/tmp`, where others cannot
 /// rename or delete this user's entries). Parts of the path that do not exist yet are skipped:
 /// [`create_dir`] makes them 0700.
+///
+/// One exception: a directory writable by its group only, when that group is the owner's own
+/// user-private group (named like the owner, the owner's primary group, no other members), as
+/// Debian's and Red Hat's `USERGROUPS_ENAB` make with umask 002: no one else is in it.
 pub fn check_location(dir: &Path) -> Result<(), UnsafeLocation> {
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
@@ -94,11 +98,48 @@ pub fn check_location(dir: &Path) -> Result<(), UnsafeLocation> {
             });
         }
         let mode = meta.mode() & 0o7777;
-        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        let others_write =
+            mode & 0o002 != 0 || (mode & 0o020 != 0 && !is_private_group(meta.gid(), meta.uid()));
+        if others_write && mode & 0o1000 == 0 {
             return Err(UnsafeLocation::Writable { dir: path, mode });
         }
     }
     Ok(())
+}
+
+/// Whether group `gid` is the user-private group of user `uid`: it is the user's primary group,
+/// it has the user's name, and it lists no member but the user.
+fn is_private_group(gid: u32, uid: u32) -> bool {
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: getpwuid_r and getgrgid_r write only into `pwd`/`grp` and `buf` (of the length
+    // given); the strings they point to live in `buf`, which outlives every read below.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) != 0
+            || found.is_null()
+            || pwd.pw_gid != gid
+        {
+            return false;
+        }
+        let user = std::ffi::CStr::from_ptr(pwd.pw_name).to_owned();
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut found: *mut libc::group = std::ptr::null_mut();
+        if libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut found) != 0
+            || found.is_null()
+            || std::ffi::CStr::from_ptr(grp.gr_name) != user.as_c_str()
+        {
+            return false;
+        }
+        let mut member = grp.gr_mem;
+        while !member.is_null() && !(*member).is_null() {
+            if std::ffi::CStr::from_ptr(*member) != user.as_c_str() {
+                return false;
+            }
+            member = member.add(1);
+        }
+        true
+    }
 }
 
 /// Creates `dir` and its missing parents with mode 0700 (whatever the umask); an existing `dir`
@@ -213,6 +254,21 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
+    /// A group that is nobody's private group (`users` on Debian, or `nogroup`).
+    const PUBLIC_GROUP: u32 = 100;
+
+    #[test]
+    fn private_groups() {
+        // SAFETY: geteuid and getegid have no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert!(!is_private_group(PUBLIC_GROUP, uid) || gid == PUBLIC_GROUP);
+        if uid == 0 {
+            // root's group root (gid 0) has no other members on this kind of system.
+            assert!(is_private_group(0, 0));
+        }
+        assert!(!is_private_group(gid, 65534));
+    }
+
     #[test]
     fn writable_ancestors_are_refused() {
         let base = scratch("private-location");
@@ -221,7 +277,15 @@ pub(crate) mod tests {
 
         let open = base.join("open");
         std::fs::create_dir(&open).unwrap();
-        for bits in [0o777, 0o775, 0o757] {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cases = vec![0o777, 0o757];
+        if root {
+            // Only root can give the directory to a group with other members.
+            std::os::unix::fs::chown(&open, None, Some(PUBLIC_GROUP)).unwrap();
+            cases.push(0o775);
+        }
+        for bits in cases {
             std::fs::set_permissions(&open, std::fs::Permissions::from_mode(bits)).unwrap();
             match check_location(&open.join("rust-cluster-kernel/c/tls")) {
                 Err(UnsafeLocation::Writable { dir, mode }) => {
@@ -229,6 +293,15 @@ pub(crate) mod tests {
                 }
                 other => panic!("{bits:o}: {other:?}"),
             }
+        }
+        // Writable by the owner's private group only: fine.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o775)).unwrap();
+        // SAFETY: getegid has no preconditions.
+        let mine = unsafe { libc::getegid() };
+        std::os::unix::fs::chown(&open, None, Some(mine)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if is_private_group(mine, unsafe { libc::geteuid() }) {
+            check_location(&open.join("c")).unwrap();
         }
         // Like /tmp: world-writable with the sticky bit is fine.
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
