@@ -210,6 +210,10 @@ pub use crate::sub::*;
 pub use crate::transport::Listener;
 pub use crate::xpub::*;
 pub use crate::xsub::*;
+// PATCH(rust-cluster-kernel): the size bound, see PATCHES.md.
+pub use crate::codec::{
+    max_message_size, set_max_message_size, DEFAULT_MAX_MESSAGE_SIZE, FRAME_OVERHEAD,
+};
 
 use crate::codec::*;
 use crate::transport::AcceptStopHandle;

@@ -6,16 +6,27 @@ use crate::transport::AcceptStopHandle;
 use crate::*;
 use crate::{SocketType, ZmqResult};
 
+use crate::write_queue::write_message_queue;
+
 use async_trait::async_trait;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use parking_lot::Mutex;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+// PATCH(rust-cluster-kernel), see PATCHES.md: a peer that sends requests and never reads the
+// replies must not stall the socket. Upstream's `send` wrote to the peer and waited for the
+// write, so such a peer blocked the REP socket (a heartbeat) for every other peer. Replies
+// now go through a bounded queue per peer, drained by a writer task of its own; a reply to a
+// peer whose queue is full is not sent, and `send` says so (`ZmqError::BufferFull`) instead of
+// waiting. 1000 replies, libzmq's default send high-water mark: a REP behind a ROUTER-DEALER
+// proxy has one request in flight per client on that one connection.
+const PEER_REPLY_QUEUE_CAPACITY: usize = 1000;
+
 struct RepPeer {
     pub(crate) _identity: PeerIdentity,
-    pub(crate) send_queue: ZmqFramedWrite,
+    pub(crate) send_queue: mpsc::Sender<Message>, // PATCH: was the peer's writer itself
 }
 
 struct RepSocketBackend {
@@ -85,16 +96,26 @@ impl Socket for RepSocket {
 impl MultiPeerBackend for RepSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
         let (recv_queue, send_queue) = io.into_parts();
+        // PATCH: the peer's own reply queue and writer, see PEER_REPLY_QUEUE_CAPACITY.
+        let (queue_sender, queue_receiver) = mpsc::channel(PEER_REPLY_QUEUE_CAPACITY);
 
         self.peers
             .upsert_async(
                 peer_id.clone(),
                 RepPeer {
                     _identity: peer_id.clone(),
-                    send_queue,
+                    send_queue: queue_sender,
                 },
             )
             .await;
+        let writer_backend = self.clone();
+        let writer_peer_id = peer_id.clone();
+        async_rt::task::spawn(async move {
+            if let Err(error) = write_message_queue(queue_receiver, send_queue).await {
+                log::debug!("Error sending message to peer {writer_peer_id:?}: {error:?}");
+                writer_backend.peer_disconnected(&writer_peer_id);
+            }
+        });
         self.fair_queue_inner
             .lock()
             .insert(peer_id.clone(), recv_queue);
@@ -135,7 +156,8 @@ impl SocketSend for RepSocket {
                     if let Some(envelope) = self.envelope.take() {
                         message.prepend(&envelope);
                     }
-                    peer.send_queue.send(Message::Message(message)).await?;
+                    // PATCH: queued without waiting, see PEER_REPLY_QUEUE_CAPACITY.
+                    peer.send_queue.try_send(Message::Message(message))?;
                     Ok(())
                 } else {
                     Err(ZmqError::ReturnToSender {

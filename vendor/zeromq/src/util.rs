@@ -187,11 +187,24 @@ pub(crate) async fn ready_exchange(
     }
 }
 
+/// PATCH(rust-cluster-kernel), see PATCHES.md: how long an accepted peer has to complete
+/// the greeting and `READY` exchange. A peer that sends half a greeting, or nothing, is
+/// disconnected after this instead of holding its connection (a file descriptor and a
+/// task) for ever. Each accepted connection has its own task, so a slow handshake never
+/// delays the others. libzmq's `ZMQ_HANDSHAKE_IVL` defaults to the same 30 s.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub(crate) async fn peer_connected(
     mut raw_socket: FramedIo,
     backend: Arc<dyn MultiPeerBackend>,
 ) -> ZmqResult<PeerIdentity> {
-    let peer_id = peer_handshake(&mut raw_socket, backend.clone()).await?;
+    // PATCH: the handshake of an accepted peer is bounded in time.
+    let handshake = peer_handshake(&mut raw_socket, backend.clone());
+    let peer_id = run_with_timeout(Some(HANDSHAKE_TIMEOUT), handshake)
+        .await
+        .inspect_err(|error| {
+            log::debug!("zeromq: handshake of an accepted peer failed: {error}")
+        })?;
     backend.peer_connected(&peer_id, raw_socket).await;
     Ok(peer_id)
 }

@@ -5,7 +5,8 @@ use crate::fair_queue::{FairQueue, QueueInner};
 use crate::message::*;
 use crate::transport::AcceptStopHandle;
 use crate::util::PeerIdentity;
-use crate::{CaptureSocket, SocketOptions};
+use crate::write_queue::write_message_queue;
+use crate::{async_rt, CaptureSocket, SocketOptions};
 use crate::{
     MultiPeerBackend, Socket, SocketBackend, SocketEvent, SocketRecv, SocketSend, SocketType,
     ZmqError,
@@ -13,18 +14,26 @@ use crate::{
 
 use async_trait::async_trait;
 use futures::channel::mpsc;
-use futures::lock::Mutex as AsyncMutex;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use parking_lot::Mutex;
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::pin::Pin;
 use std::sync::Arc;
+
+// PATCH(rust-cluster-kernel), see PATCHES.md: a subscriber that does not read must not stall
+// the socket. Upstream wrote to each subscriber in turn and waited for each write, so one
+// peer that subscribed and stopped reading blocked every later `send` for ever. Each
+// subscriber now has a bounded queue drained by a writer task of its own, and a message
+// for a subscriber whose queue is full is dropped for that subscriber, as libzmq does at
+// its send high-water mark (also 1000 messages). Messages are shared, not copied.
+const SUBSCRIBER_QUEUE_CAPACITY: usize = 1000;
+// PATCH: distinct topics one subscriber may hold; upstream kept every subscription message,
+// duplicates included, so a peer could grow the list (and each `send`'s scan) without end.
+const MAX_SUBSCRIPTIONS_PER_PEER: usize = 1000;
 
 pub(crate) struct XPubSubscriber {
     pub(crate) subscriptions: Vec<Vec<u8>>,
-    pub(crate) send_queue: Arc<AsyncMutex<Pin<Box<ZmqFramedWrite>>>>,
+    pub(crate) send_queue: mpsc::Sender<Message>, // PATCH: was the peer's writer itself
 }
 
 pub(crate) struct XPubSocketBackend {
@@ -54,7 +63,14 @@ impl XPubSocketBackend {
             Some(1) => {
                 // Subscribe
                 if let Some(mut entry) = self.subscribers.get_sync(peer_id) {
-                    entry.subscriptions.push(Vec::from(&data[1..]));
+                    // PATCH: no duplicates, and at most MAX_SUBSCRIPTIONS_PER_PEER topics.
+                    let topic = &data[1..];
+                    if entry.subscriptions.iter().any(|s| s == topic) {
+                    } else if entry.subscriptions.len() < MAX_SUBSCRIPTIONS_PER_PEER {
+                        entry.subscriptions.push(Vec::from(topic));
+                    } else {
+                        log::debug!("zeromq: XPUB subscriber {peer_id:?} has too many topics");
+                    }
                 }
             }
             Some(0) => {
@@ -93,16 +109,26 @@ impl SocketBackend for XPubSocketBackend {
 impl MultiPeerBackend for XPubSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
         let (recv_queue, send_queue) = io.into_parts();
+        // PATCH: the subscriber's own queue and writer task, see SUBSCRIBER_QUEUE_CAPACITY.
+        let (queue_sender, queue_receiver) = mpsc::channel(SUBSCRIBER_QUEUE_CAPACITY);
 
         self.subscribers
             .upsert_async(
                 peer_id.clone(),
                 XPubSubscriber {
                     subscriptions: vec![],
-                    send_queue: Arc::new(AsyncMutex::new(Box::pin(send_queue))),
+                    send_queue: queue_sender,
                 },
             )
             .await;
+        let writer_backend = self.clone();
+        let writer_peer_id = peer_id.clone();
+        async_rt::task::spawn(async move {
+            if let Err(error) = write_message_queue(queue_receiver, send_queue).await {
+                log::debug!("Error sending message to subscriber {writer_peer_id:?}: {error:?}");
+                writer_backend.peer_disconnected(&writer_peer_id);
+            }
+        });
 
         self.fair_queue_inner
             .lock()
@@ -135,40 +161,32 @@ impl SocketSend for XPubSocket {
             Some(frame) => frame,
             None => return Ok(()), // Empty message, nothing to publish
         };
-        let mut targets = Vec::new();
+        // PATCH: queue for each matching subscriber without waiting; a full queue drops the
+        // message for that subscriber only (see SUBSCRIBER_QUEUE_CAPACITY). The sender is
+        // used in place, not cloned: a fresh clone of a bounded sender may always send once.
+        let mut dead_peers = Vec::new();
         let mut iter = self.backend.subscribers.begin_async().await;
-        while let Some(subscriber) = iter {
+        while let Some(mut subscriber) = iter {
             if subscriber.subscriptions.iter().any(|sub_filter| {
                 sub_filter.len() <= first_frame.len()
                     && sub_filter.as_slice() == &first_frame[0..sub_filter.len()]
             }) {
-                targets.push((subscriber.key().clone(), subscriber.send_queue.clone()));
+                let queued = subscriber
+                    .get_mut()
+                    .send_queue
+                    .try_send(Message::Message(message.clone()));
+                match queued {
+                    Ok(()) => {}
+                    Err(e) if e.is_full() => {
+                        log::debug!(
+                            "zeromq: XPUB subscriber {:?} is slow: message dropped for it",
+                            subscriber.key()
+                        );
+                    }
+                    Err(_) => dead_peers.push(subscriber.key().clone()),
+                }
             }
             iter = subscriber.next_async().await;
-        }
-
-        let mut dead_peers = Vec::new();
-        for (peer_id, send_queue) in targets {
-            let res = send_queue
-                .lock()
-                .await
-                .as_mut()
-                .send(Message::Message(message.clone()))
-                .await;
-            match res {
-                Ok(()) => {}
-                Err(CodecError::Io(e)) => {
-                    if e.kind() == ErrorKind::BrokenPipe {
-                        dead_peers.push(peer_id);
-                    } else {
-                        log::error!("Error sending message: {:?}", e);
-                    }
-                }
-                Err(e) => {
-                    log::error!("Error sending message: {:?}", e);
-                    return Err(e.into());
-                }
-            }
         }
         for peer in dead_peers {
             self.backend.peer_disconnected(&peer);

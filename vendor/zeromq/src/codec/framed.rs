@@ -35,6 +35,12 @@ pub struct ZmqFramedRead {
     // Configuration is shared; adaptation state belongs to this connection.
     options: Arc<SocketOptions>,
     short_reads: usize,
+    // PATCH(rust-cluster-kernel), see PATCHES.md: set after the first error. The decoder's
+    // state is undefined after an error (e.g. an oversized frame header was consumed),
+    // so the stream ends there instead of decoding whatever the peer sends next. The
+    // sockets whose `recv` only reports the error (REP, XPUB) would otherwise keep the
+    // connection and read on; ending the stream makes their fair queue drop it.
+    failed: bool,
 }
 
 impl ZmqFramedRead {
@@ -46,6 +52,7 @@ impl ZmqFramedRead {
             read_chunk_size: options.read_buffer_initial_size,
             options,
             short_reads: 0,
+            failed: false,
         }
     }
 
@@ -108,7 +115,20 @@ impl Stream for ZmqFramedRead {
     type Item = CodecResult<Message>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+        // PATCH: fused after an error, see `failed`.
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        let item = ready!(self.poll_decode(cx));
+        self.failed = matches!(item, Some(Err(_)));
+        Poll::Ready(item)
+    }
+}
+
+impl ZmqFramedRead {
+    // PATCH: upstream's `poll_next`, unchanged but for its name.
+    fn poll_decode(&mut self, cx: &mut Context<'_>) -> Poll<Option<CodecResult<Message>>> {
+        let this = self;
 
         // Consume buffered data first; read from the socket only when the
         // current buffer cannot produce a full message.
@@ -273,6 +293,31 @@ mod tests {
         };
         assert_eq!(second.get(0), Some(&Bytes::from_static(b"second")));
 
+        assert!(reader.next().await.is_none());
+    }
+
+    // PATCH(rust-cluster-kernel), see PATCHES.md.
+    #[async_rt::test]
+    async fn test_zmq_framed_read_ends_after_an_oversized_frame() {
+        let mut input = BytesMut::from(ZmqGreeting::default()).to_vec();
+        input.push(0b0000_0010);
+        input.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        // What follows must not be decoded as frames: the stream ends at the error.
+        input.extend_from_slice(&encoded_stream(&[b"after"])[64..]);
+        let mut reader = ZmqFramedRead::new(
+            Box::new(Cursor::new(input)),
+            Arc::new(SocketOptions::default()),
+        );
+
+        assert!(matches!(
+            reader.next().await,
+            Some(Ok(Message::Greeting(_)))
+        ));
+        assert!(matches!(
+            reader.next().await,
+            Some(Err(CodecError::Decode(_)))
+        ));
+        assert!(reader.next().await.is_none());
         assert!(reader.next().await.is_none());
     }
 

@@ -15,6 +15,10 @@ pub use framed::ZmqFramedRead;
 pub(crate) use framed::{FrameableWrite, FramedIo, ZmqFramedWrite};
 pub(crate) use greeting::{ZmqGreeting, ZmtpVersion};
 pub use zmq_codec::ZmqCodec;
+// PATCH(rust-cluster-kernel): the size bound, see PATCHES.md.
+pub use zmq_codec::{
+    max_message_size, set_max_message_size, DEFAULT_MAX_MESSAGE_SIZE, FRAME_OVERHEAD,
+};
 
 use crate::message::ZmqMessage;
 

@@ -8,6 +8,39 @@ use asynchronous_codec::{Decoder, Encoder};
 use bytes::{Buf, Bytes, BytesMut};
 
 use std::convert::TryFrom;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+// PATCH(rust-cluster-kernel), see PATCHES.md: a bound on what a peer can make us allocate.
+// Upstream trusts the length in a frame header and reserves it before any byte of the
+// frame arrives, so 73 bytes announcing a 2^62-byte frame abort the process. The bound
+// is checked when the header is decoded, before any allocation, and the buffer only
+// grows with the bytes actually received.
+
+/// The default of [`max_message_size`]: 256 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+
+/// What each frame of a multipart message counts on top of its length against the
+/// message bound: the `Bytes` handle that holds it. Without it, a message of millions of
+/// empty frames (two bytes each on the wire) would cost 32 bytes of memory per frame.
+pub const FRAME_OVERHEAD: usize = std::mem::size_of::<Bytes>();
+
+static MAX_MESSAGE_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_MESSAGE_SIZE);
+
+/// Sets, for the whole process, the largest frame and the largest multipart message (the
+/// sum of its frames, each counted with [`FRAME_OVERHEAD`]) that any connection of any
+/// socket accepts from its peer. A frame header announcing more is a decode error: that
+/// one connection is closed (and a warning logged) before anything is allocated for the
+/// frame; other connections of the socket go on. Applies to connections opened after the
+/// call (set it before `bind`/`connect`). Command frames (the handshake's `READY`) are
+/// bounded the same way.
+pub fn set_max_message_size(bytes: usize) {
+    MAX_MESSAGE_SIZE.store(bytes, Ordering::Relaxed);
+}
+
+/// The current bound of [`set_max_message_size`] (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
+pub fn max_message_size() -> usize {
+    MAX_MESSAGE_SIZE.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Frame {
@@ -32,6 +65,10 @@ pub struct ZmqCodec {
     // This allows to encapsulate its processing inside codec and not expose
     // internal details to higher levels
     buffered_message: Option<ZmqMessage>,
+    // PATCH: the size of `buffered_message` as counted against `max_message_size`.
+    buffered_size: usize,
+    // PATCH: `max_message_size()` when this codec was made.
+    max_message_size: usize,
     max_read_chunk_size: usize,
 }
 
@@ -45,8 +82,33 @@ impl ZmqCodec {
             state: DecoderState::Greeting,
             waiting_for: 64, // len of the greeting frame
             buffered_message: None,
+            buffered_size: 0,
+            max_message_size: max_message_size(),
             max_read_chunk_size: options.read_buffer_max_size,
         }
+    }
+
+    /// PATCH: refuses a frame of `frame_len` bytes if it, or the multipart message it
+    /// belongs to, would be larger than the bound of [`set_max_message_size`].
+    fn check_size(&self, frame: Frame, frame_len: usize) -> Result<(), CodecError> {
+        let limit = self.max_message_size;
+        let message = if frame.command {
+            frame_len
+        } else {
+            self.buffered_size
+                .saturating_add(frame_len)
+                .saturating_add(FRAME_OVERHEAD)
+        };
+        if frame_len > limit || message > limit {
+            log::warn!(
+                "zeromq: closing a connection whose peer announced a {frame_len}-byte frame \
+                 ({message} bytes with the message so far), above the limit of {limit} bytes"
+            );
+            return Err(CodecError::Decode(
+                "Frame or message exceeds the maximum message size",
+            ));
+        }
+        Ok(())
     }
 
     /// Returns the minimum additional bytes needed before decode can progress.
@@ -82,7 +144,12 @@ impl Decoder for ZmqCodec {
                 } else {
                     self.waiting_for
                 };
-                src.reserve(reserve_to - src.len());
+                // PATCH: `waiting_for` may come from a frame header the peer wrote and
+                // nothing has been received for it yet: reserve at most two read chunks
+                // beyond the bytes held, so that memory grows with the bytes that arrive
+                // (amortised by `BytesMut`), never with what the peer announced. Two
+                // chunks keep the headroom above once the frame's last chunk is due.
+                src.reserve((reserve_to - src.len()).min(2 * self.max_read_chunk_size));
                 return Ok(None);
             }
             match self.state {
@@ -123,6 +190,8 @@ impl Decoder for ZmqCodec {
                     } else {
                         usize::from(src.get_u8())
                     };
+                    // PATCH: the bound, checked before anything is reserved for the frame.
+                    self.check_size(frame, frame_len)?;
                     self.state = DecoderState::Frame(frame);
                     self.waiting_for = frame_len;
                 }
@@ -135,13 +204,15 @@ impl Decoder for ZmqCodec {
                     }
 
                     // process incoming message frame
+                    self.buffered_size += data.len() + FRAME_OVERHEAD; // PATCH
                     match &mut self.buffered_message {
                         Some(v) => v.push_back(data.freeze()),
                         None => self.buffered_message = Some(ZmqMessage::from(data.freeze())),
                     }
 
                     if !frame.more {
-                        // Quoth the Raven “Nevermore.”
+                        self.buffered_size = 0; // PATCH
+                                                // Quoth the Raven “Nevermore.”
                         return Ok(Some(Message::Message(
                             self.buffered_message
                                 .take()
@@ -199,6 +270,118 @@ pub(crate) mod tests {
     mod read_buffer;
 
     use super::*;
+
+    // PATCH(rust-cluster-kernel): tests of the size bound, see PATCHES.md.
+
+    /// A codec past the greeting, waiting for a frame header, with `limit` as its bound.
+    fn codec_after_greeting(limit: usize) -> ZmqCodec {
+        let mut codec = ZmqCodec::new();
+        codec.state = DecoderState::FrameHeader;
+        codec.waiting_for = 1;
+        codec.max_message_size = limit;
+        codec
+    }
+
+    fn long_header(more: bool, len: u64) -> Vec<u8> {
+        let mut header = vec![0b0000_0010 | u8::from(more)];
+        header.extend_from_slice(&len.to_be_bytes());
+        header
+    }
+
+    #[test]
+    pub fn test_default_bound_is_256_mib() {
+        assert_eq!(DEFAULT_MAX_MESSAGE_SIZE, 256 * 1024 * 1024);
+        assert_eq!(ZmqCodec::new().max_message_size, max_message_size());
+    }
+
+    #[test]
+    pub fn test_oversized_frame_headers_are_errors_before_any_allocation() {
+        let limit = DEFAULT_MAX_MESSAGE_SIZE;
+        for len in [limit as u64 + 1, 1 << 40, 1u64 << 62] {
+            for command in [false, true] {
+                let mut codec = codec_after_greeting(limit);
+                let mut header = long_header(false, len);
+                if command {
+                    header[0] |= 0b0000_0100;
+                }
+                let mut bytes = BytesMut::from(header.as_slice());
+                let result = codec.decode(&mut bytes);
+                assert!(
+                    matches!(result, Err(CodecError::Decode(_))),
+                    "{len} bytes (command: {command}): {result:?}"
+                );
+                assert!(bytes.capacity() < 1024, "{len}: {}", bytes.capacity());
+            }
+        }
+    }
+
+    #[test]
+    pub fn test_frame_of_exactly_the_bound_is_accepted() {
+        let mut codec = codec_after_greeting(1000);
+        let mut bytes = BytesMut::from(long_header(false, 1000 - FRAME_OVERHEAD as u64).as_slice());
+        bytes.extend_from_slice(&[7; 1000 - FRAME_OVERHEAD]);
+        match codec.decode(&mut bytes) {
+            Ok(Some(Message::Message(m))) => assert_eq!(m.get(0).unwrap().len(), 968),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    pub fn test_sum_of_frames_is_bounded() {
+        let mut codec = codec_after_greeting(1000);
+        let mut bytes = BytesMut::from(long_header(true, 600).as_slice());
+        bytes.extend_from_slice(&[1; 600]);
+        assert!(matches!(codec.decode(&mut bytes), Ok(None)));
+        // 600 + 600 (+ overheads) > 1000, though each frame alone fits.
+        bytes.extend_from_slice(&long_header(false, 600));
+        assert!(matches!(
+            codec.decode(&mut bytes),
+            Err(CodecError::Decode(_))
+        ));
+    }
+
+    #[test]
+    pub fn test_many_empty_frames_count_their_overhead() {
+        let mut codec = codec_after_greeting(1000);
+        // Empty frames with MORE set: 2 bytes each on the wire, a `Bytes` each in memory.
+        let mut bytes = BytesMut::from([0b0000_0001, 0].repeat(1000 / FRAME_OVERHEAD).as_slice());
+        bytes.extend_from_slice(&[0b0000_0001, 0]);
+        assert!(matches!(
+            codec.decode(&mut bytes),
+            Err(CodecError::Decode(_))
+        ));
+    }
+
+    #[test]
+    pub fn test_bound_is_per_message() {
+        // Two messages of 600 bytes each, each under the bound of 1000: the count restarts.
+        let mut codec = codec_after_greeting(1000);
+        let mut bytes = BytesMut::new();
+        for _ in 0..2 {
+            bytes.extend_from_slice(&long_header(false, 600));
+            bytes.extend_from_slice(&[1; 600]);
+        }
+        for _ in 0..2 {
+            assert!(matches!(
+                codec.decode(&mut bytes),
+                Ok(Some(Message::Message(_)))
+            ));
+        }
+    }
+
+    #[test]
+    pub fn test_buffer_grows_with_received_bytes_not_announced_length() {
+        // 100 MiB announced (under the bound), 10 bytes sent: no 100 MiB reservation.
+        let mut codec = codec_after_greeting(DEFAULT_MAX_MESSAGE_SIZE);
+        let mut bytes = BytesMut::from(long_header(false, 100 << 20).as_slice());
+        bytes.extend_from_slice(&[0; 10]);
+        assert!(matches!(codec.decode(&mut bytes), Ok(None)));
+        assert!(
+            bytes.capacity() <= 4 * 64 * 1024,
+            "reserved {} bytes",
+            bytes.capacity()
+        );
+    }
 
     #[test]
     pub fn test_message_decode_1() {
