@@ -1,15 +1,18 @@
 //! The Jupyter messaging protocol (5.5), as plain data: connection files, headers, typed
-//! message contents, HMAC-SHA256 signing and the multipart wire format. No sockets here.
+//! message contents, HMAC-SHA256 signing, the multipart wire format and the history of
+//! signatures that recognises a replayed message. No sockets here.
 //!
 //! Spec: <https://jupyter-client.readthedocs.io/en/stable/messaging.html>
 
 mod connection;
 pub mod content;
 mod header;
+mod replay;
 mod wire;
 
 pub use connection::ConnectionInfo;
 pub use header::Header;
+pub use replay::ReplayGuard;
 pub use wire::{Signer, WireMessage, DELIMITER};
 
 /// The protocol version this kernel speaks.

@@ -121,6 +121,16 @@ impl WireMessage {
         })
     }
 
+    /// The signature frame of a message's `frames` (the one after the delimiter), empty if
+    /// there is none: what a [`super::ReplayGuard`] remembers once the message is verified.
+    pub fn signature_of(frames: &[Vec<u8>]) -> &[u8] {
+        frames
+            .iter()
+            .position(|f| f == DELIMITER)
+            .and_then(|i| frames.get(i + 1))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// The signed frames of this message.
     pub fn to_frames(&self, signer: &Signer) -> Vec<Vec<u8>> {
         let header = to_json(&self.header);
@@ -250,6 +260,17 @@ mod tests {
             WireMessage::from_frames(short, &Signer::new("k")),
             Err(ProtocolError::TooFewFrames(1))
         ));
+    }
+
+    #[test]
+    fn signature_of_finds_the_frame_after_the_delimiter() {
+        let s = Signer::new("k");
+        let frames = sample().to_frames(&s);
+        let header = &frames[3];
+        let want = s.sign([header, &frames[4], &frames[5], &frames[6]]);
+        assert_eq!(WireMessage::signature_of(&frames), want.as_bytes());
+        assert_eq!(WireMessage::signature_of(&[b"x".to_vec()]), b"");
+        assert_eq!(WireMessage::signature_of(&[DELIMITER.to_vec()]), b"");
     }
 
     #[test]

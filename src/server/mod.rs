@@ -4,19 +4,37 @@
 //! - heartbeat (REP) echoes every message on its own task, so a busy cell never stalls it;
 //! - iopub (XPUB) is a single writer fed by one queue; each new subscription gets an
 //!   `iopub_welcome` (JEP 65) so that clients know they will not miss the next message;
-//! - shell and control (ROUTER) each have a reader task that verifies signatures and hands
-//!   requests to the kernel's shell and control threads, and a writer task for the replies.
+//! - shell and control (ROUTER) each have a reader task that verifies signatures, drops
+//!   replayed messages ([`ReplayGuard`], one for the session) and hands requests to the
+//!   kernel's shell and control threads, and a writer task for the replies.
+//!
+//! Every port is reachable by every user of the machine, so nothing a peer sends before the
+//! signature check may cost more than a bounded amount of memory or time. The `zeromq` crate is
+//! patched for that (vendor/zeromq/PATCHES.md): a frame or multipart message larger than
+//! [`DEFAULT_MAX_FRAME_MB`] MiB (or `RUST_CLUSTER_KERNEL_MAX_FRAME_MB`) closes that one
+//! connection before anything is allocated for it, a handshake must finish within 30 s, and a
+//! connection that failed once is dropped. The loops here survive every error a peer can cause.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde_json::json;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use zeromq::{RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, XPubSocket, ZmqMessage};
+use zeromq::{
+    RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, XPubSocket, ZmqError, ZmqMessage,
+};
 
 use crate::kernel::{ControlOutcome, IopubMessage, Kernel, Outbox};
 use crate::magics::Registry;
-use crate::protocol::{ConnectionInfo, Signer, WireMessage};
+use crate::protocol::{ConnectionInfo, ReplayGuard, Signer, WireMessage};
+
+/// The environment variable that sets, in MiB, the largest frame and the largest multipart
+/// message a peer may send to any of the kernel's sockets (and that the `%%python` sub-kernel
+/// may send back). A whole number, at least 1.
+pub const MAX_FRAME_MB_VAR: &str = "RUST_CLUSTER_KERNEL_MAX_FRAME_MB";
+
+/// The bound of [`MAX_FRAME_MB_VAR`] when it is not set: 256 MiB, as `zeromq`'s patched default.
+pub const DEFAULT_MAX_FRAME_MB: usize = zeromq::DEFAULT_MAX_MESSAGE_SIZE >> 20;
 
 /// Binds every socket of `info`, serves as kernel session `session` until a shutdown request,
 /// and returns whether a restart was asked for.
@@ -26,6 +44,8 @@ pub async fn serve(
     session: String,
 ) -> anyhow::Result<bool> {
     let signer = Signer::new(&info.key);
+    // Before any socket exists: the bound applies to connections opened afterwards.
+    set_transport_bound(std::env::var(MAX_FRAME_MB_VAR).ok().as_deref());
 
     let mut shell = RouterSocket::new();
     shell
@@ -75,25 +95,40 @@ pub async fn serve(
     ));
     kernel.announce_start();
     // stdin: input requests are not offered (allow_stdin is answered as false); keep the socket
-    // bound so that clients connect cleanly.
-    tokio::spawn(async move { while stdin.recv().await.is_ok() {} });
+    // bound so that clients connect cleanly. Should input be served, its reader takes the
+    // session's `replays` like shell and control.
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = stdin.recv().await {
+                if !survivable("stdin", &e) {
+                    break;
+                }
+            }
+        }
+    });
 
     let (shell_send, shell_recv) = shell.split();
     let (control_send, control_recv) = control.split();
     tokio::spawn(write_replies(shell_send, shell_out, signer.clone()));
     tokio::spawn(write_replies(control_send, control_out, signer.clone()));
 
+    // One history for the session: a message captured on one channel is not accepted on another.
+    let replays = Arc::new(Mutex::new(ReplayGuard::default()));
     let (shell_requests_tx, shell_requests) = crossbeam_channel::unbounded();
     let shell_kernel = kernel.clone();
     std::thread::Builder::new()
         .name("shell".into())
         .spawn(move || shell_kernel.serve_shell(shell_requests))?;
-    tokio::spawn(read_requests(shell_recv, signer.clone(), move |m| {
+    let readers = Reader {
+        signer: signer.clone(),
+        replays,
+    };
+    tokio::spawn(read_requests(shell_recv, readers.clone(), move |m| {
         let _ = shell_requests_tx.send((std::time::Instant::now(), m));
     }));
 
     let (control_requests_tx, mut control_requests) = unbounded_channel();
-    tokio::spawn(read_requests(control_recv, signer.clone(), move |m| {
+    tokio::spawn(read_requests(control_recv, readers, move |m| {
         let _ = control_requests_tx.send(m);
     }));
 
@@ -121,10 +156,70 @@ pub async fn serve(
     Ok(false)
 }
 
+/// Reads `RUST_CLUSTER_KERNEL_MAX_FRAME_MB` (`value`) and sets the process-wide bound of the
+/// `zeromq` crate; a wrong value is logged and the default kept.
+fn set_transport_bound(value: Option<&str>) {
+    let mb = match value.map(parse_max_frame_mb) {
+        None => DEFAULT_MAX_FRAME_MB,
+        Some(Ok(mb)) => mb,
+        Some(Err(e)) => {
+            tracing::warn!("{MAX_FRAME_MB_VAR}: {e}; the bound stays {DEFAULT_MAX_FRAME_MB} MiB");
+            DEFAULT_MAX_FRAME_MB
+        }
+    };
+    zeromq::set_max_message_size(mb << 20);
+    tracing::debug!("largest frame or message a peer may send: {mb} MiB");
+}
+
+/// A bound in MiB: a whole number from 1 to what fits in memory's address space.
+fn parse_max_frame_mb(value: &str) -> Result<usize, String> {
+    let mb: usize = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a whole number of MiB"))?;
+    if mb == 0
+        || mb
+            .checked_mul(1 << 20)
+            .is_none_or(|b| b > isize::MAX as usize / 2)
+    {
+        return Err(format!("{mb} MiB is out of range (1 or more)"));
+    }
+    Ok(mb)
+}
+
+/// Whether a socket's reader goes on after `error`: every error a peer can cause (a malformed
+/// or oversized message, a failed connection) is logged and survived; only a socket that has
+/// no connections left to wait for ([`ZmqError::NoMessage`], at shutdown) ends its reader.
+fn survivable(socket: &str, error: &ZmqError) -> bool {
+    if matches!(error, ZmqError::NoMessage) {
+        return false;
+    }
+    tracing::warn!("{socket}: receive failed: {error}");
+    true
+}
+
+/// The largest heartbeat the kernel echoes. Jupyter's pings are a timestamp; the patched REP
+/// socket queues up to 1000 echoes for a peer that does not read them, so this keeps such a
+/// peer's share of memory to 4 MiB.
+const MAX_HEARTBEAT: usize = 4096;
+
+/// The heartbeat: echoes each message (up to [`MAX_HEARTBEAT`] bytes) to its sender. Neither a
+/// malformed message nor a peer that left or does not read its echoes stops it.
 async fn echo_heartbeats(mut socket: RepSocket) {
-    while let Ok(message) = socket.recv().await {
-        if socket.send(message).await.is_err() {
-            break;
+    loop {
+        match socket.recv().await {
+            Ok(message) if message.iter().map(|f| f.len()).sum::<usize>() > MAX_HEARTBEAT => {
+                tracing::debug!(
+                    "heartbeat: a message of more than {MAX_HEARTBEAT} bytes, not echoed"
+                );
+            }
+            Ok(message) => {
+                if let Err(e) = socket.send(message).await {
+                    tracing::debug!("heartbeat: the echo was not sent: {e}");
+                }
+            }
+            Err(e) if survivable("heartbeat", &e) => {}
+            Err(_) => break,
         }
     }
 }
@@ -136,13 +231,18 @@ async fn publish_iopub(
     signer: Signer,
     session: String,
 ) {
+    let mut welcomes = WelcomeBudget::default();
     loop {
         tokio::select! {
             incoming = socket.recv() => {
-                let Ok(frames) = incoming else { continue };
+                let frames = match incoming {
+                    Ok(frames) => frames,
+                    Err(e) if survivable("iopub", &e) => continue,
+                    Err(_) => break,
+                };
                 // A subscription is one frame: byte 1 then the topic (0 is an unsubscription).
                 let Some(frame) = frames.get(0) else { continue };
-                if frame.first() == Some(&1) {
+                if frame.first() == Some(&1) && welcomes.allows(frame.len() - 1, std::time::Instant::now()) {
                     let topic = String::from_utf8_lossy(&frame[1..]).into_owned();
                     let welcome = WireMessage::new("iopub_welcome", &session, None, json!({"subscription": topic}));
                     // The topic frame repeats the subscription so that the subscriber's filter
@@ -160,6 +260,48 @@ async fn publish_iopub(
                 wire.buffers = message.buffers;
                 send_frames(&mut socket, iopub_frames(&wire, &signer)).await;
             }
+        }
+    }
+}
+
+/// How many `iopub_welcome`s are sent. Subscriptions come from any peer, unauthenticated, and
+/// a welcome reaches every subscriber of its topic (the notebook's client too): without a
+/// budget, a flood of subscriptions would become a flood of welcomes to the user. A client
+/// subscribes once when it connects, with a short topic (usually empty).
+struct WelcomeBudget {
+    window_start: std::time::Instant,
+    sent_in_window: u32,
+}
+
+impl WelcomeBudget {
+    /// Welcomes per second at most; further subscriptions in that second get none.
+    const PER_SECOND: u32 = 20;
+    /// The longest topic that gets a welcome (Jupyter's are empty or a few words).
+    const MAX_TOPIC: usize = 1024;
+
+    /// Whether a subscription to a topic of `topic_len` bytes at `now` gets a welcome.
+    fn allows(&mut self, topic_len: usize, now: std::time::Instant) -> bool {
+        if topic_len > Self::MAX_TOPIC {
+            return false;
+        }
+        if now.duration_since(self.window_start) >= std::time::Duration::from_secs(1) {
+            self.window_start = now;
+            self.sent_in_window = 0;
+        }
+        if self.sent_in_window >= Self::PER_SECOND {
+            tracing::debug!("iopub: too many subscriptions this second, no welcome");
+            return false;
+        }
+        self.sent_in_window += 1;
+        true
+    }
+}
+
+impl Default for WelcomeBudget {
+    fn default() -> Self {
+        WelcomeBudget {
+            window_start: std::time::Instant::now(),
+            sent_in_window: 0,
         }
     }
 }
@@ -197,23 +339,122 @@ async fn write_replies<S: SocketSend>(
     }
 }
 
-/// Reads requests, drops (and logs) any whose signature or framing is wrong, hands on the rest.
+/// What a request reader checks: the signature, and that the message is not a replay.
+#[derive(Clone)]
+struct Reader {
+    signer: Signer,
+    replays: Arc<Mutex<ReplayGuard>>,
+}
+
+impl Reader {
+    /// The verified message of `frames`, or why it is dropped.
+    fn accept(&self, frames: Vec<Vec<u8>>) -> Result<WireMessage, String> {
+        let signature = WireMessage::signature_of(&frames).to_vec();
+        let message = WireMessage::from_frames(frames, &self.signer).map_err(|e| e.to_string())?;
+        let mut replays = self.replays.lock().unwrap_or_else(|e| e.into_inner());
+        if !replays.is_new(&signature) {
+            return Err(format!(
+                "{} {} is a replay (its signature was accepted before in this session)",
+                message.header.msg_type, message.header.msg_id
+            ));
+        }
+        Ok(message)
+    }
+}
+
+/// Reads requests, drops (and logs) any whose signature or framing is wrong or that replays an
+/// earlier message, hands on the rest.
 async fn read_requests<S: SocketRecv>(
     mut socket: S,
-    signer: Signer,
+    reader: Reader,
     mut deliver: impl FnMut(WireMessage),
 ) {
     loop {
         let frames = match socket.recv().await {
             Ok(m) => m.into_vec().into_iter().map(|b| b.to_vec()).collect(),
-            Err(e) => {
-                tracing::warn!("receive failed: {e}");
-                continue;
-            }
+            Err(e) if survivable("request socket", &e) => continue,
+            Err(_) => break,
         };
-        match WireMessage::from_frames(frames, &signer) {
+        match reader.accept(frames) {
             Ok(message) => deliver(message),
             Err(e) => tracing::warn!("dropped a message: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_frame_mb_is_a_positive_whole_number() {
+        assert_eq!(parse_max_frame_mb("256"), Ok(256));
+        assert_eq!(parse_max_frame_mb(" 1 "), Ok(1));
+        for bad in ["0", "-1", "1.5", "", "lots", "18446744073709551615"] {
+            assert!(parse_max_frame_mb(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(DEFAULT_MAX_FRAME_MB, 256);
+    }
+
+    #[test]
+    fn welcomes_are_budgeted() {
+        let start = std::time::Instant::now();
+        let mut budget = WelcomeBudget::default();
+        let allowed = (0..100).filter(|_| budget.allows(0, start)).count();
+        assert_eq!(allowed, WelcomeBudget::PER_SECOND as usize);
+        let later = start + std::time::Duration::from_millis(1500);
+        assert!(budget.allows(0, later), "a new second, a new budget");
+        assert!(
+            !budget.allows(WelcomeBudget::MAX_TOPIC + 1, later),
+            "a huge topic"
+        );
+    }
+
+    #[test]
+    fn a_replayed_message_is_dropped_on_any_channel() {
+        let signer = Signer::new("key");
+        let shell = Reader {
+            signer: signer.clone(),
+            replays: Arc::new(Mutex::new(ReplayGuard::default())),
+        };
+        let control = shell.clone();
+        let frames =
+            WireMessage::new("execute_request", "s", None, json!({"code": "1"})).to_frames(&signer);
+        assert!(shell.accept(frames.clone()).is_ok());
+        let replay = shell.accept(frames.clone()).unwrap_err();
+        assert!(replay.contains("replay"), "{replay}");
+        assert!(
+            control.accept(frames).is_err(),
+            "the history is the session's"
+        );
+        let other = WireMessage::new("execute_request", "s", None, json!({"code": "1"}));
+        assert!(
+            shell.accept(other.to_frames(&signer)).is_ok(),
+            "a new msg_id"
+        );
+    }
+
+    #[test]
+    fn a_bad_signature_is_not_recorded() {
+        let reader = Reader {
+            signer: Signer::new("key"),
+            replays: Arc::new(Mutex::new(ReplayGuard::default())),
+        };
+        let forged = WireMessage::new("execute_request", "s", None, json!({"code": "1"}))
+            .to_frames(&Signer::new("other key"));
+        assert!(reader.accept(forged).is_err());
+        assert!(reader.replays.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsigned_sessions_have_no_replay_check() {
+        let reader = Reader {
+            signer: Signer::new(""),
+            replays: Arc::new(Mutex::new(ReplayGuard::default())),
+        };
+        let frames =
+            WireMessage::new("kernel_info_request", "s", None, json!({})).to_frames(&reader.signer);
+        assert!(reader.accept(frames.clone()).is_ok());
+        assert!(reader.accept(frames).is_ok());
     }
 }
