@@ -189,12 +189,8 @@ impl<'a> CardModel<'a> {
             tone: Tone::of_cluster(view.state).css_class(),
             state: state_word(view.state),
             backend: backend_word(view.backend),
-            security: if protected { "mutual TLS" } else { "no TLS" },
-            security_tone: if protected {
-                Tone::Success.css_class()
-            } else {
-                Tone::Warn.css_class()
-            },
+            security: security_word(protected),
+            security_tone: security_tone(protected).css_class(),
             security_title: if protected {
                 "Every connection to the scheduler and workers is encrypted, and only holders of \
                  a certificate of this cluster's own CA can connect."
@@ -555,6 +551,25 @@ pub(crate) fn state_word(state: ClusterState) -> &'static str {
         ClusterState::Cancelling => "cancelling",
         ClusterState::Finished => "finished",
         ClusterState::Failed => "failed",
+    }
+}
+
+/// The security badge: "mutual TLS" for a cluster whose clients present a certificate of its
+/// CA, "no TLS" for a plain `tcp://` one.
+pub(crate) fn security_word(protected: bool) -> &'static str {
+    if protected {
+        "mutual TLS"
+    } else {
+        "no TLS"
+    }
+}
+
+/// The tone of the security badge: success when protected, a warning when not.
+pub(crate) fn security_tone(protected: bool) -> Tone {
+    if protected {
+        Tone::Success
+    } else {
+        Tone::Warn
     }
 }
 

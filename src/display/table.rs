@@ -23,7 +23,7 @@
 use askama::Template;
 use dask_slurm::model::ClusterView;
 
-use super::card::{backend_word, state_word};
+use super::card::{backend_word, security_tone, security_word, state_word};
 use super::format::{human_bytes, human_time, safe_href, text_columns, TextAlign};
 use super::{html_bundle, Bundle, Tone};
 
@@ -269,6 +269,7 @@ pub fn cluster_list(clusters: &[ClusterView]) -> Bundle {
             Column::left("name"),
             Column::left("state"),
             Column::left("backend"),
+            Column::left("security"),
             Column::left("jobs"),
             Column::right("workers"),
             Column::right("threads"),
@@ -301,6 +302,10 @@ pub fn cluster_list(clusters: &[ClusterView]) -> Bundle {
             Cell::text(&view.name),
             Cell::badge(state_word(view.state), Tone::of_cluster(view.state)),
             Cell::text(backend_word(view.backend)),
+            Cell::badge(
+                security_word(view.tls.is_some()),
+                security_tone(view.tls.is_some()),
+            ),
             Cell::text(if jobs.is_empty() {
                 "—".to_owned()
             } else {

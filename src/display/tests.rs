@@ -601,6 +601,15 @@ fn cluster_list_has_one_row_per_cluster() {
     assert!(html.contains("4711 RUNNING, 4712 PENDING"));
     assert!(html.contains(r#"<td class="rck-num">4/4</td>"#));
     assert_eq!(text(&bundle).lines().count(), 2 + clusters.len());
+    assert_eq!(
+        text(&bundle).matches("  mutual TLS  ").count(),
+        clusters.len()
+    );
+    let mut open = view(ClusterState::Running, 1);
+    open.tls = None;
+    let list = cluster_list(&[open]);
+    assert!(text(&list).contains("  no TLS  "));
+    assert!(self::html(&list).contains(r#"<span class="rck-badge rck-tone-warn">no TLS</span>"#));
     assert!(text(&cluster_list(&[])).contains("No clusters yet: %cluster up starts one."));
 }
 
