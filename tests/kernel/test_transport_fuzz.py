@@ -42,9 +42,11 @@ def frame(body, more=False, command=False):
     return bytes([flags, len(body)]) + body
 
 
-def ready(socket_type):
+def ready(socket_type, identity=None):
     """The READY command that completes a NULL-mechanism handshake."""
     body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+    if identity is not None:
+        body += b"\x08Identity" + struct.pack(">I", len(identity)) + identity
     return frame(body, command=True)
 
 
@@ -275,6 +277,42 @@ def test_a_heartbeat_peer_that_never_reads_does_not_stall_the_heartbeat(target):
         assert_healthy(target, "a heartbeat peer that never reads")
     finally:
         slow.close()
+
+
+def test_a_peer_cannot_take_over_a_connected_clients_identity(target):
+    """A Jupyter client's shell, control and stdin identity is its session id, which anyone can
+    read on iopub. A second connection announcing a connected client's identity is refused;
+    the client keeps its connection and its replies."""
+    info, kc = target["info"], target["kc"]
+    ctx = zmq.Context.instance()
+    for port in ["shell", "control", "stdin"]:
+        client = ctx.socket(zmq.DEALER)
+        identity = f"client-{port}".encode()
+        client.setsockopt(zmq.IDENTITY, identity)
+        client.setsockopt(zmq.RECONNECT_IVL, 30000)  # a dropped connection stays dropped
+        client.connect(f"tcp://{info['ip']}:{info[f'{port}_port']}")
+        try:
+            if port != "stdin":  # the first request shows the connection is up
+                msg = kc.session.msg("kernel_info_request")
+                kc.session.send(client, msg)
+                assert client.poll(10000), f"{port}: no reply before the attack"
+                client.recv_multipart()
+            else:
+                time.sleep(0.5)
+            sock = connect_raw(info, port)
+            try:
+                sock.sendall(greeting() + ready(b"DEALER", identity=identity))
+                assert closed_by_kernel(sock), f"{port}: a second peer with a client's identity was kept"
+            finally:
+                sock.close()
+            if port != "stdin":
+                msg = kc.session.msg("kernel_info_request")
+                kc.session.send(client, msg)
+                assert client.poll(5000), f"{port}: the client lost its connection to the thief"
+                client.recv_multipart()
+        finally:
+            client.close(linger=0)
+        assert_healthy(target, f"a stolen identity on {port}")
 
 
 def test_a_replayed_execute_request_runs_once(target):

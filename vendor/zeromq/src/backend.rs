@@ -288,14 +288,29 @@ impl MultiPeerBackend for GenericSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
         let (recv_queue, send_queue) = io.into_parts();
         let (queue_sender, queue_receiver) = mpsc::channel(PEER_SEND_QUEUE_CAPACITY);
-        self.peers
-            .upsert_async(
-                peer_id.clone(),
-                Peer {
-                    send_queue: queue_sender,
-                },
-            )
-            .await;
+        let peer = Peer {
+            send_queue: queue_sender,
+        };
+        if self.socket_type == SocketType::ROUTER {
+            // PATCH(rust-cluster-kernel), see PATCHES.md: a ROUTER refuses a connection that
+            // announces the identity of a connected peer, as libzmq does (unless
+            // ZMQ_ROUTER_HANDOVER). Upstream replaced the connected peer, so anyone who knew a
+            // client's identity (a Jupyter client's is its session id) could cut it off and
+            // receive its replies. Dropping the new connection's halves closes it.
+            if self
+                .peers
+                .insert_async(peer_id.clone(), peer)
+                .await
+                .is_err()
+            {
+                log::warn!(
+                    "zeromq: refused a second connection with the identity of a connected peer"
+                );
+                return;
+            }
+        } else {
+            self.peers.upsert_async(peer_id.clone(), peer).await;
+        }
         self.refresh_single_peer_cache();
         let writer_backend = self.clone();
         let writer_peer_id = peer_id.clone();
