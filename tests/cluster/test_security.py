@@ -389,23 +389,6 @@ def probe(base):
     return base / "state/readable-probe"
 
 
-def test_no_keys_where_others_could_swap_them(lab_env, base):
-    """A state directory below a directory that everyone can write (no sticky bit): the attacker
-    could replace the certificates, so %cluster up refuses before it makes or submits anything."""
-    shared = base / "shared"
-    shared.mkdir()
-    shared.chmod(0o777)
-    k = Kernel(dict(lab_env, XDG_STATE_HOME=str(shared / "state")))
-    try:
-        up = k.run("%cluster up planted")
-        assert up.status == "error", up.reply["content"]
-        assert "writable by other users" in up.reply["content"]["evalue"], up.reply["content"]["evalue"]
-        assert not squeue_ids("planted")
-        assert not list(shared.rglob("*.pem"))
-    finally:
-        k.stop()
-
-
 def test_insecure_cluster_lets_the_attacker_run_code_as_the_owner(owner, lab_env, attacker):
     """The control: with the protection off, the attack of issue 9 works, so the tests below
     would notice if the default were not protected."""
