@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver};
-use dask_slurm::manager::{kill_group, last_lines};
+use dask_slurm::process::{kill_group, last_lines};
 use serde_json::{json, Map, Value};
 use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 

@@ -6,13 +6,14 @@
 //! `GET http://HOST:DASHBOARD/json/identity.json`, which needs no bokeh.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::{SchedulerView, WorkerView};
+use crate::process::{self, RunError};
 use crate::spec::{PythonEnv, ShellText};
 use crate::tls::ClientTls;
 
@@ -181,53 +182,35 @@ pub fn run_with_client(
         t = timeout.as_secs().max(1)
     );
     let script = format!("{activate}exec python3 -c \"$RCK_PY\" \"$1\"");
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .arg("bash")
-        .arg(scheduler_file)
-        .env("RCK_PY", program)
-        .envs(tls.map(ClientTls::env).unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| DaskError::Operation {
-            operation: operation.to_owned(),
-            stderr: e.to_string(),
-        })?;
-    let deadline = std::time::Instant::now() + timeout + Duration::from_secs(10);
-    loop {
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(DaskError::Operation {
-                operation: operation.to_owned(),
-                stderr: "timed out".into(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let output = child.wait_with_output().map_err(|e| DaskError::Operation {
+    let failed = |stderr: String| DaskError::Operation {
         operation: operation.to_owned(),
-        stderr: e.to_string(),
+        stderr,
+    };
+    let output = process::run_with_timeout(
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("bash")
+            .arg(scheduler_file)
+            .env("RCK_PY", program)
+            .envs(tls.map(ClientTls::env).unwrap_or_default()),
+        // The client's own connect timeout, plus the time Python takes to start.
+        timeout + Duration::from_secs(10),
+    )
+    .map_err(|e| match e {
+        RunError::TimedOut { .. } => failed("timed out".to_owned()),
+        other => failed(other.to_string()),
     })?;
     if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(output.stdout)
     } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr
+        let last = output
+            .stderr
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no error output");
-        Err(DaskError::Operation {
-            operation: operation.to_owned(),
-            stderr: last.to_owned(),
-        })
+        Err(failed(last.to_owned()))
     }
 }
 

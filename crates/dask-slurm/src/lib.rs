@@ -15,6 +15,7 @@ pub mod dask;
 pub mod manager;
 pub mod model;
 pub mod private;
+pub mod process;
 pub mod profile;
 pub mod registry;
 pub mod script;

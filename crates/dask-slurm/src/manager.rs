@@ -21,6 +21,7 @@ use crate::model::{
     Backend, ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView,
 };
 use crate::private;
+use crate::process::{self, kill_group, last_lines};
 use crate::profile::{Overrides, ProfileError, ProfileSet};
 use crate::registry::{self, ClusterRecord, JobRecord, Registry};
 use crate::script::{self, CommentTag, JobContext, ScriptError};
@@ -914,8 +915,7 @@ impl Clusters {
                     .stdout(log.try_clone().map_err(io("log file"))?)
                     .stderr(log)
                     .process_group(0);
-                // SAFETY: geteuid has no preconditions.
-                if unsafe { libc::geteuid() } == 0 {
+                if process::running_as_root() {
                     command
                         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
                         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
@@ -1760,22 +1760,6 @@ fn pick(inner: &Inner, name: Option<&str>) -> Result<String, ClusterError> {
     }
 }
 
-/// Ends a child started in its own process group: SIGTERM to the group, SIGKILL after 5 s.
-pub fn kill_group(child: &mut Child) {
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) on a process group this kernel created.
-    unsafe { libc::kill(-pid, libc::SIGTERM) };
-    for _ in 0..50 {
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: as above.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let _ = child.wait();
-}
-
 /// How often the heartbeat files must be touched: [`HEARTBEAT_EVERY`], or a third of the
 /// shortest watchdog timeout among the clusters when that is shorter.
 fn heartbeat_interval<'a>(records: impl Iterator<Item = &'a ClusterRecord>) -> Duration {
@@ -1843,12 +1827,6 @@ fn attach_tls(
              code as its owner. Attach it with --insecure if you accept that"
         )),
     }
-}
-
-/// The last `n` lines of `text`.
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]
@@ -2064,12 +2042,6 @@ mod tests {
         assert!(msg(attach_tls(tcp, &file, AttachTls::Unspecified)).contains("--insecure"));
         assert!(msg(attach_tls(tcp, &file, AttachTls::Files(own.client()))).contains("--insecure"));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn last_lines_keeps_the_end() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("a", 5), "a");
     }
 
     #[test]

@@ -67,8 +67,7 @@ pub enum UnsafeLocation {
 /// user-private group (named like the owner, the owner's primary group, no other members), as
 /// Debian's and Red Hat's `USERGROUPS_ENAB` make with umask 002: no one else is in it.
 pub fn check_location(dir: &Path) -> Result<(), UnsafeLocation> {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     let mut chain: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
     if let Some(real) = dir
         .ancestors()
@@ -151,8 +150,7 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)?;
     let meta = std::fs::metadata(dir)?;
     // DirBuilder's mode is filtered by the umask, so set it exactly on what is ours.
-    // SAFETY: geteuid has no preconditions.
-    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o7777 != DIR_MODE {
+    if meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o7777 != DIR_MODE {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))?;
     }
     Ok(())
@@ -203,12 +201,11 @@ pub(crate) mod tests {
 
     /// Runs `f` with the process umask set to `mask` (tests in this module share no files, and
     /// every creation here gives its mode explicitly, which is the point of the test).
-    fn with_umask<T>(mask: libc::mode_t, f: impl FnOnce() -> T) -> T {
-        // SAFETY: umask has no preconditions.
-        let old = unsafe { libc::umask(mask) };
+    fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+        use rustix::fs::Mode;
+        let old = rustix::process::umask(Mode::from_raw_mode(mask));
         let result = f();
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
+        rustix::process::umask(old);
         result
     }
 
@@ -259,8 +256,10 @@ pub(crate) mod tests {
 
     #[test]
     fn private_groups() {
-        // SAFETY: geteuid and getegid have no preconditions.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let (uid, gid) = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
         assert!(!is_private_group(PUBLIC_GROUP, uid) || gid == PUBLIC_GROUP);
         if uid == 0 {
             // root's group root (gid 0) has no other members on this kind of system.
@@ -277,8 +276,7 @@ pub(crate) mod tests {
 
         let open = base.join("open");
         std::fs::create_dir(&open).unwrap();
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().as_raw() == 0;
         let mut cases = vec![0o777, 0o757];
         if root {
             // Only root can give the directory to a group with other members.
@@ -296,11 +294,9 @@ pub(crate) mod tests {
         }
         // Writable by the owner's private group only: fine.
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o775)).unwrap();
-        // SAFETY: getegid has no preconditions.
-        let mine = unsafe { libc::getegid() };
+        let mine = rustix::process::getegid().as_raw();
         std::os::unix::fs::chown(&open, None, Some(mine)).unwrap();
-        // SAFETY: geteuid has no preconditions.
-        if is_private_group(mine, unsafe { libc::geteuid() }) {
+        if is_private_group(mine, rustix::process::geteuid().as_raw()) {
             check_location(&open.join("c")).unwrap();
         }
         // Like /tmp: world-writable with the sticky bit is fine.
@@ -323,8 +319,7 @@ pub(crate) mod tests {
 
     #[test]
     fn another_users_directory_is_refused() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if rustix::process::geteuid().as_raw() != 0 {
             return; // only root can give a directory away
         }
         let base = scratch("private-owner");
