@@ -15,12 +15,14 @@ import os
 import pathlib
 import pwd
 import shutil
+import socket
 import ssl
 import stat
 import subprocess
 import tempfile
 import tomllib
 
+import psutil
 import pytest
 
 from slurm_lab import LAB_PROFILE, ROOT, Kernel, dask_processes, squeue_ids, wait_until
@@ -220,20 +222,14 @@ def forge(directory, ca_subject, client_subject):
 def interface_address():
     """The IPv4 address of the lab profile's interface (lo: 127.0.0.1)."""
     iface = tomllib.loads(LAB_PROFILE.read_text())["profiles"]["lab"]["interface"]
-    out = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", iface], capture_output=True, text=True, check=True).stdout
-    return out.split()[3].split("/")[0]
+    (address,) = [a.address for a in psutil.net_if_addrs()[iface] if a.family == socket.AF_INET][:1]
+    return address
 
 
 def listening(port):
-    """Local addresses (host part) of the TCP sockets listening on port."""
-    out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
-    hosts = []
-    for line in out.splitlines():
-        local = line.split()[3]
-        host, _, p = local.rpartition(":")
-        if p == str(port):
-            hosts.append(host.split("%")[0])
-    return hosts
+    """Local addresses of the TCP sockets listening on port (0.0.0.0 or :: for every interface)."""
+    return [c.laddr.ip for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
 
 
 class Cluster:
