@@ -125,8 +125,8 @@ print(json.dumps(seen))
 
 
 VENV = pathlib.Path(os.environ.get("RCK_DASK_VENV", ROOT / ".venv"))
-# A clean environment: nothing of the owner's Dask settings reaches the attacker.
 RUNUSER = shutil.which("runuser") or "runuser"
+# A clean environment: nothing of the owner's Dask settings reaches the attacker.
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
