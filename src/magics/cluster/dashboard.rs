@@ -1,0 +1,22 @@
+//! `%cluster dashboard`: the dashboard URL and the exact `ssh -N -L` line that reaches it.
+
+use clap::Args;
+
+use super::{failed, Cluster};
+use crate::display::dashboard::dashboard;
+use crate::display::Bundle;
+use crate::magics::MagicError;
+
+#[derive(Args)]
+pub(super) struct DashboardArgs {
+    /// The cluster (default: the newest).
+    name: Option<String>,
+}
+
+/// The dashboard's address and tunnel.
+pub(super) fn run(cluster: &Cluster, args: DashboardArgs) -> Result<Option<Bundle>, MagicError> {
+    let c = &cluster.clusters;
+    let view = c.status(args.name.as_deref()).map_err(failed)?;
+    let board = c.dashboard(Some(&view.name)).map_err(failed)?;
+    Ok(Some(dashboard(&view.name, &board)))
+}
