@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::tls::ClientTls;
 
 /// Where a cluster's processes run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Submitted to SLURM with `sbatch`.

@@ -1,0 +1,228 @@
+//! The operations against a fake backend, where SLURM is not the point: what `up`, `grow`,
+//! `cancel` and the poller's `refresh` do with the jobs a backend reports.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::model::{ClusterState, JobRole};
+use crate::private::tests::scratch;
+use crate::slurm::{JobState, JobStatus, StartEstimate};
+
+/// A backend whose jobs are entries in a table that the test sets.
+#[derive(Default)]
+struct FakeBackend {
+    /// The state of every job started, by id.
+    states: Mutex<HashMap<String, JobState>>,
+    /// The jobs cancel was asked to end, in order.
+    cancelled: Mutex<Vec<String>>,
+}
+
+impl FakeBackend {
+    fn set(&self, id: &str, state: JobState) {
+        self.states.lock().unwrap().insert(id.to_owned(), state);
+    }
+}
+
+impl Backend for FakeBackend {
+    fn kind(&self) -> model::Backend {
+        model::Backend::Local
+    }
+
+    fn queues_jobs(&self) -> bool {
+        true
+    }
+
+    fn polling_is_costly(&self) -> bool {
+        false
+    }
+
+    fn fit_spec(&self, _spec: &mut ClusterSpec, _started_as: Option<&ClusterSpec>) {}
+
+    fn start(
+        &self,
+        job: &script::JobScript,
+        script_path: &Path,
+        log_dir: &Path,
+    ) -> Result<JobRecord, ClusterError> {
+        let mut states = self.states.lock().unwrap();
+        let id = format!("fake-{}", states.len() + 1);
+        states.insert(id.clone(), JobState::Pending);
+        Ok(JobRecord {
+            log_path: Some(log_dir.join(format!("{id}.out"))),
+            id,
+            role: job.role,
+            workers_expected: job.workers_expected,
+            script_path: Some(script_path.to_path_buf()),
+        })
+    }
+
+    fn statuses(&self, ids: &[String]) -> Result<Vec<JobStatus>, ClusterError> {
+        let states = self.states.lock().unwrap();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let mut status = JobStatus::gone(id);
+                status.state = states.get(id).cloned().unwrap_or(JobState::Gone);
+                status
+            })
+            .collect())
+    }
+
+    fn start_estimates(&self, _ids: &[String]) -> Vec<StartEstimate> {
+        Vec::new()
+    }
+
+    fn cancel(&self, ids: &[String]) -> Result<(), ClusterError> {
+        for id in ids {
+            self.set(id, JobState::Cancelled);
+        }
+        self.cancelled.lock().unwrap().extend(ids.iter().cloned());
+        Ok(())
+    }
+
+    fn cancel_at_shutdown(&self, ids: &[String]) {
+        let _ = self.cancel(ids);
+    }
+}
+
+/// A manager on the fake backend in a scratch directory (no SLURM, the built-in profiles).
+struct Harness {
+    clusters: Arc<Clusters>,
+    fake: Arc<FakeBackend>,
+    dir: PathBuf,
+}
+
+impl Harness {
+    fn new(name: &str) -> Harness {
+        let dir = scratch(&format!("manager-{name}"));
+        let settings = ManagerSettings {
+            state_dir: dir.join("state"),
+            session: "test-session".into(),
+            slurm: Slurm::new(Some(dir.join("no-slurm")), None),
+            work_dir: dir.clone(),
+            config: Some(dir.join("no-config.toml")),
+        };
+        let fake = Arc::new(FakeBackend::default());
+        let clusters = Clusters::open_with(settings, vec![fake.clone()]);
+        Harness {
+            clusters,
+            fake,
+            dir,
+        }
+    }
+
+    fn up(&self) -> ClusterView {
+        let mut overrides = Overrides::default();
+        overrides.python_env = Some("inherit".into());
+        self.clusters
+            .up(UpRequest {
+                overrides,
+                ..UpRequest::default()
+            })
+            .unwrap()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.clusters.shutdown();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn up_starts_one_scheduler_job_that_the_poller_follows() {
+    let h = Harness::new("up");
+    let view = h.up();
+    assert_eq!(view.name, "dask");
+    assert_eq!(view.state, ClusterState::Pending);
+    assert_eq!(view.jobs.len(), 1);
+    assert_eq!(view.jobs[0].role, JobRole::Scheduler);
+    let logs = h.clusters.logs(None, None, 5).unwrap();
+    assert_eq!(logs[0].job_id, view.jobs[0].id);
+    // A second cluster gets the next free name.
+    assert_eq!(h.up().name, "dask-2");
+
+    h.fake.set(&view.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    let view = h.clusters.status(Some("dask")).unwrap();
+    assert_eq!(view.jobs[0].state, "RUNNING");
+    // Running, but no scheduler answers yet.
+    assert_eq!(view.state, ClusterState::Starting);
+}
+
+#[test]
+fn grow_adds_a_job_to_the_cluster_and_its_record() {
+    let h = Harness::new("grow");
+    let up = h.up();
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    let mut overrides = Overrides::default();
+    overrides.nodes = Some(2);
+    let view = h
+        .clusters
+        .grow(GrowRequest {
+            name: None,
+            overrides,
+        })
+        .unwrap();
+    assert_eq!(view.jobs.len(), 2);
+    assert_eq!(view.jobs[1].role, JobRole::Grow);
+    assert!(view.workers_expected > up.workers_expected);
+    let (records, _) = h.clusters.registry.load_all();
+    assert_eq!(records[0].jobs.len(), 2);
+}
+
+#[test]
+fn cancel_ends_every_live_job_and_forgets_the_cluster() {
+    let h = Harness::new("cancel");
+    let up = h.up();
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    h.clusters.grow(GrowRequest::default()).unwrap();
+    let views = h.clusters.cancel(CancelTarget::Cluster(None)).unwrap();
+    assert_eq!(views[0].state, ClusterState::Finished);
+    assert_eq!(h.fake.cancelled.lock().unwrap().len(), 2);
+    assert!(h.clusters.registry.load_all().0.is_empty());
+    // A finished cluster cannot grow.
+    let err = h.clusters.grow(GrowRequest::default()).unwrap_err();
+    assert!(err.to_string().contains("has ended"), "{err}");
+}
+
+#[test]
+fn refresh_fails_a_cluster_whose_scheduler_job_failed_and_shows_its_log() {
+    let h = Harness::new("failed");
+    let up = h.up();
+    let log = PathBuf::from(up.jobs[0].log_path.clone().unwrap());
+    std::fs::write(&log, "starting\nImportError: no dask_mpi\n").unwrap();
+    h.fake.set(&up.jobs[0].id, JobState::Failed);
+    h.clusters.refresh(true);
+    let view = h.clusters.status(None).unwrap();
+    assert_eq!(view.state, ClusterState::Failed);
+    let error = view.last_error.unwrap();
+    assert!(error.contains("ended FAILED"), "{error}");
+    assert!(error.contains("ImportError: no dask_mpi"), "{error}");
+}
+
+#[test]
+fn a_panicking_subscriber_stops_neither_the_others_nor_the_manager() {
+    let h = Harness::new("panic");
+    let told = Arc::new(AtomicUsize::new(0));
+    h.clusters
+        .subscribe(Box::new(|_| panic!("a card failed to render")));
+    let counter = told.clone();
+    h.clusters.subscribe(Box::new(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let up = h.up();
+    h.clusters.refresh(true);
+    let after_up = told.load(Ordering::SeqCst);
+    assert!(after_up >= 1);
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    assert!(told.load(Ordering::SeqCst) > after_up);
+    assert_eq!(h.clusters.list().len(), 1);
+}

@@ -1,0 +1,462 @@
+//! One cluster as the manager follows it ([`Tracked`]), the state derived from its jobs and
+//! its scheduler ([`derive_state`]), and the [`ClusterView`] made from both.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::backend::Backend;
+use crate::model::{ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView};
+use crate::registry::ClusterRecord;
+use crate::slurm::{current_user, JobState, JobStatus};
+use crate::spec::ClusterSpec;
+
+/// One cluster as the manager follows it.
+pub(super) struct Tracked {
+    /// What is kept on disk (the registry) and survives a kernel restart.
+    pub record: ClusterRecord,
+    /// Where its jobs run (the backend its record names).
+    pub backend: Arc<dyn Backend>,
+    /// The latest state per job (absent until the first poll).
+    pub statuses: HashMap<String, JobStatus>,
+    /// Estimated starts of pending jobs.
+    pub estimates: HashMap<String, String>,
+    /// What the scheduler said last (kept while it does not answer, cleared when it ends).
+    pub scheduler: Option<SchedulerView>,
+    /// Whether the scheduler answered the last time it was asked.
+    pub scheduler_answers: bool,
+    /// Cancel was asked for.
+    pub cancelling: bool,
+    /// An error to show (submission, failed job, unreachable controller).
+    pub last_error: Option<String>,
+    /// When the scheduler job was first seen running (for the start limit).
+    pub running_since: Option<Instant>,
+    /// The view subscribers saw last.
+    pub last_view: Option<ClusterView>,
+}
+
+impl Tracked {
+    /// A cluster just started, attached or re-loaded: nothing polled yet.
+    pub fn new(record: ClusterRecord, backend: Arc<dyn Backend>) -> Tracked {
+        Tracked {
+            record,
+            backend,
+            statuses: HashMap::new(),
+            estimates: HashMap::new(),
+            scheduler: None,
+            scheduler_answers: false,
+            cancelling: false,
+            last_error: None,
+            running_since: None,
+            last_view: None,
+        }
+    }
+
+    /// The job's latest state (`None`: not polled yet).
+    pub fn job_state(&self, id: &str) -> Option<&JobState> {
+        self.statuses.get(id).map(|s| &s.state)
+    }
+
+    /// Whether the job has not ended (or is not known to have).
+    fn is_live(&self, id: &str) -> bool {
+        !self.job_state(id).is_some_and(JobState::is_finished)
+    }
+
+    /// The jobs that have not ended.
+    pub fn live_job_ids(&self) -> Vec<String> {
+        self.record
+            .jobs
+            .iter()
+            .filter(|j| self.is_live(&j.id))
+            .map(|j| j.id.clone())
+            .collect()
+    }
+
+    /// The workers the live jobs are to start.
+    fn workers_expected(&self) -> u32 {
+        self.record
+            .jobs
+            .iter()
+            .filter(|j| self.is_live(&j.id))
+            .map(|j| j.workers_expected)
+            .sum()
+    }
+
+    /// The cluster's state from its jobs and its scheduler.
+    pub fn state(&self) -> ClusterState {
+        let scheduler_job = self.record.jobs.iter().find(|j| j.role != JobRole::Grow);
+        let all_jobs: Vec<Option<&JobState>> = self
+            .record
+            .jobs
+            .iter()
+            .map(|j| self.job_state(&j.id))
+            .collect();
+        derive_state(&StateInputs {
+            scheduler_job: scheduler_job.map(|j| (j.role, self.job_state(&j.id))),
+            all_jobs: &all_jobs,
+            scheduler_answers: self.scheduler_answers,
+            cancelling: self.cancelling,
+            has_error: self.last_error.is_some(),
+        })
+    }
+
+    /// What subscribers and the magics see; `poll_error` is the error of the last poll of this
+    /// cluster's backend, if it failed.
+    pub fn view(&self, poll_error: Option<&str>) -> ClusterView {
+        let jobs = self
+            .record
+            .jobs
+            .iter()
+            .map(|j| {
+                let status = self.statuses.get(&j.id);
+                JobView {
+                    id: j.id.clone(),
+                    role: j.role,
+                    state: status.map_or("SUBMITTED".to_owned(), |s| s.state.as_str().to_owned()),
+                    nodes: status.map(|s| s.nodes.clone()).unwrap_or_default(),
+                    node_count: status.map_or(0, |s| s.node_count),
+                    elapsed: status.map(|s| s.elapsed.clone()).unwrap_or_default(),
+                    time_limit: status.map(|s| s.time_limit.clone()).unwrap_or_default(),
+                    reason: status
+                        .and_then(|s| s.reason.clone())
+                        .filter(|r| r != "None"),
+                    estimated_start: self.estimates.get(&j.id).cloned(),
+                    workers_expected: j.workers_expected,
+                    log_path: j.log_path.as_ref().map(|p| p.display().to_string()),
+                }
+            })
+            .collect::<Vec<_>>();
+        let last_error = match poll_error {
+            Some(e) if !self.record.jobs.is_empty() => Some(format!(
+                "SLURM controller not reachable; job states may be stale: {e}"
+            )),
+            _ => self.last_error.clone(),
+        };
+        ClusterView {
+            name: self.record.name.clone(),
+            backend: self.record.backend,
+            state: self.state(),
+            jobs,
+            dashboard: self
+                .scheduler
+                .as_ref()
+                .map(|s| dashboard_view(s, self.record.spec.as_ref())),
+            scheduler: self.scheduler.clone(),
+            scheduler_file: self.record.scheduler_file.display().to_string(),
+            workers_expected: self.workers_expected(),
+            last_error,
+            tls: self.record.tls.clone(),
+            updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    /// Whether asking the scheduler makes sense: its job runs (or it was attached).
+    pub fn scheduler_may_answer(&self) -> bool {
+        if self.cancelling || self.record.scheduler_file.as_os_str().is_empty() {
+            return false;
+        }
+        match self.record.jobs.first() {
+            None => true,
+            Some(j) if j.role == JobRole::Batch => false,
+            Some(j) => match self.job_state(&j.id) {
+                // Not polled yet: only a job that did not queue may run already.
+                None => !self.backend.queues_jobs(),
+                Some(state) => *state == JobState::Running,
+            },
+        }
+    }
+
+    /// Whether the scheduler file was written after `since` while the queue last said the
+    /// scheduler job was waiting: the job runs now, and one poll is worth asking at once.
+    pub fn scheduler_started_since(&self, since: SystemTime) -> bool {
+        let Some(job) = self.record.jobs.first() else {
+            return false;
+        };
+        let waiting = matches!(
+            self.job_state(&job.id),
+            None | Some(JobState::Pending | JobState::Configuring)
+        );
+        self.backend.queues_jobs()
+            && job.role == JobRole::Scheduler
+            && waiting
+            && std::fs::metadata(&self.record.scheduler_file)
+                .and_then(|m| m.modified())
+                .is_ok_and(|written| written > since)
+    }
+
+    /// Whether something is still moving (pending, starting, joining, cancelling).
+    pub fn is_changing(&self) -> bool {
+        match self.state() {
+            ClusterState::Pending | ClusterState::Starting | ClusterState::Cancelling => true,
+            ClusterState::Running => {
+                let joined = self
+                    .scheduler
+                    .as_ref()
+                    .map_or(0, |s| s.workers.len() as u32);
+                joined != self.workers_expected()
+            }
+            ClusterState::Finished | ClusterState::Failed => false,
+        }
+    }
+
+    /// Whether the cluster has ended, well or badly.
+    pub fn has_ended(&self) -> bool {
+        matches!(self.state(), ClusterState::Finished | ClusterState::Failed)
+    }
+}
+
+/// What a cluster's state is derived from.
+#[derive(Clone, Copy)]
+pub(super) struct StateInputs<'a> {
+    /// The job that runs the scheduler (or the batch job) with its role and state; `None` for
+    /// an attached cluster (no jobs of ours).
+    pub scheduler_job: Option<(JobRole, Option<&'a JobState>)>,
+    /// Every job's state; `None` means "not polled yet" (just submitted).
+    pub all_jobs: &'a [Option<&'a JobState>],
+    /// Whether the scheduler answered the last time it was asked.
+    pub scheduler_answers: bool,
+    /// Whether cancel was asked for.
+    pub cancelling: bool,
+    /// Whether an error is to be shown (a failed job, a scheduler that never answered).
+    pub has_error: bool,
+}
+
+/// The cluster state from the scheduler job's state, all jobs' states, and the scheduler.
+pub(super) fn derive_state(inputs: &StateInputs<'_>) -> ClusterState {
+    let all_jobs = inputs.all_jobs;
+    let all_finished = !all_jobs.is_empty()
+        && all_jobs
+            .iter()
+            .all(|s| s.is_some_and(JobState::is_finished));
+    if inputs.cancelling {
+        return if all_finished || all_jobs.is_empty() {
+            ClusterState::Finished
+        } else {
+            ClusterState::Cancelling
+        };
+    }
+    let Some((role, state)) = inputs.scheduler_job else {
+        // An attached cluster: no jobs of ours, only a scheduler.
+        return if inputs.scheduler_answers {
+            ClusterState::Running
+        } else if inputs.has_error {
+            ClusterState::Failed
+        } else {
+            ClusterState::Starting
+        };
+    };
+    match state {
+        None => ClusterState::Pending,
+        Some(JobState::Pending | JobState::Configuring) => ClusterState::Pending,
+        Some(s) if s.is_finished() => match s {
+            JobState::Completed | JobState::Cancelled | JobState::Gone if !inputs.has_error => {
+                ClusterState::Finished
+            }
+            _ => ClusterState::Failed,
+        },
+        Some(_) if inputs.has_error => ClusterState::Failed,
+        Some(_) if role == JobRole::Batch => ClusterState::Running,
+        Some(_) if inputs.scheduler_answers => ClusterState::Running,
+        Some(_) => ClusterState::Starting,
+    }
+}
+
+/// The dashboard's URL and the ssh tunnel line to it from the login node.
+fn dashboard_view(scheduler: &SchedulerView, spec: Option<&ClusterSpec>) -> DashboardView {
+    let port = scheduler.dashboard_port;
+    let host = &scheduler.host;
+    let user = current_user().unwrap_or_else(|_| "USER".to_owned());
+    let login = spec
+        .and_then(|s| s.login_host.clone())
+        .unwrap_or_else(this_host);
+    DashboardView {
+        url: format!("http://{host}:{port}/status"),
+        local_url: format!("http://localhost:{port}/status"),
+        ssh_command: format!("ssh -N -L {port}:{host}:{port} {user}@{login}"),
+    }
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "LOGIN-NODE".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::manager::SlurmBackend;
+    use crate::registry::JobRecord;
+    use crate::slurm::Slurm;
+
+    #[test]
+    fn a_new_scheduler_file_means_the_waiting_job_started() {
+        use std::time::SystemTime;
+        let dir = std::env::temp_dir().join(format!("rck-started-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("scheduler.json");
+        let tracked = |role| {
+            Tracked::new(
+                ClusterRecord {
+                    name: "w".into(),
+                    backend: crate::model::Backend::Slurm,
+                    spec: None,
+                    jobs: vec![JobRecord {
+                        id: "7".into(),
+                        role,
+                        workers_expected: 3,
+                        log_path: None,
+                        script_path: None,
+                    }],
+                    scheduler_file: file.clone(),
+                    created_at: String::new(),
+                    owner: String::new(),
+                    keep: false,
+                    tls: None,
+                },
+                Arc::new(SlurmBackend::new(
+                    Slurm::new(None, None),
+                    Duration::from_secs(1),
+                )),
+            )
+        };
+        let before = SystemTime::now() - Duration::from_secs(60);
+        assert!(!tracked(JobRole::Scheduler).scheduler_started_since(before)); // no file yet
+        std::fs::write(&file, "{}").unwrap();
+        assert!(tracked(JobRole::Scheduler).scheduler_started_since(before));
+        // Written before the last squeue: that squeue already knew; a batch job has no scheduler.
+        let after = SystemTime::now() + Duration::from_secs(60);
+        assert!(!tracked(JobRole::Scheduler).scheduler_started_since(after));
+        assert!(!tracked(JobRole::Batch).scheduler_started_since(before));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn states_follow_jobs_and_scheduler() {
+        use ClusterState as C;
+        use JobState as J;
+        let running = [Some(&J::Running)];
+        let base = StateInputs {
+            scheduler_job: Some((JobRole::Scheduler, Some(&J::Running))),
+            all_jobs: &running,
+            scheduler_answers: false,
+            cancelling: false,
+            has_error: false,
+        };
+        let job = |state: &'static JobState| Some((JobRole::Scheduler, Some(state)));
+        let cases: [(StateInputs, ClusterState); 12] = [
+            (
+                StateInputs {
+                    scheduler_job: Some((JobRole::Scheduler, None)),
+                    all_jobs: &[None],
+                    ..base
+                },
+                C::Pending,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: job(&J::Pending),
+                    all_jobs: &[Some(&J::Pending)],
+                    ..base
+                },
+                C::Pending,
+            ),
+            (StateInputs { ..base }, C::Starting),
+            (
+                StateInputs {
+                    scheduler_answers: true,
+                    ..base
+                },
+                C::Running,
+            ),
+            (
+                StateInputs {
+                    scheduler_answers: true,
+                    cancelling: true,
+                    ..base
+                },
+                C::Cancelling,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: job(&J::Cancelled),
+                    all_jobs: &[Some(&J::Cancelled)],
+                    cancelling: true,
+                    ..base
+                },
+                C::Finished,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: job(&J::Failed),
+                    all_jobs: &[Some(&J::Failed)],
+                    has_error: true,
+                    ..base
+                },
+                C::Failed,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: job(&J::Timeout),
+                    all_jobs: &[Some(&J::Timeout)],
+                    ..base
+                },
+                C::Failed,
+            ),
+            (
+                StateInputs {
+                    has_error: true,
+                    ..base
+                },
+                C::Failed,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: None,
+                    all_jobs: &[],
+                    scheduler_answers: true,
+                    ..base
+                },
+                C::Running,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: Some((JobRole::Batch, Some(&J::Running))),
+                    ..base
+                },
+                C::Running,
+            ),
+            (
+                StateInputs {
+                    scheduler_job: Some((JobRole::Batch, Some(&J::Completed))),
+                    all_jobs: &[Some(&J::Completed)],
+                    ..base
+                },
+                C::Finished,
+            ),
+        ];
+        for (i, (inputs, expected)) in cases.iter().enumerate() {
+            assert_eq!(derive_state(inputs), *expected, "case {i}");
+        }
+    }
+
+    #[test]
+    fn dashboard_line() {
+        let scheduler = SchedulerView {
+            address: "tcp://uc2n001:40000".into(),
+            host: "uc2n001".into(),
+            dashboard_port: 8787,
+            workers: vec![],
+        };
+        let mut spec_login = None;
+        let view = dashboard_view(&scheduler, spec_login.take());
+        assert_eq!(view.url, "http://uc2n001:8787/status");
+        assert!(
+            view.ssh_command.starts_with("ssh -N -L 8787:uc2n001:8787 "),
+            "{}",
+            view.ssh_command
+        );
+    }
+}
