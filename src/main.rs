@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dask_slurm::manager::{Clusters, ManagerSettings};
 use rust_cluster_kernel::install::{self, Location};
+use rust_cluster_kernel::kernel::{Kernel, Outbox};
 use rust_cluster_kernel::magics::Registry;
 use rust_cluster_kernel::protocol::ConnectionInfo;
 
@@ -111,9 +112,10 @@ fn main() -> anyhow::Result<()> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let registry = Registry::builtin(clusters.clone());
+            let (outbox, outgoing) = Outbox::channels();
+            let kernel = Kernel::new(outbox, Registry::builtin(clusters.clone()), session);
             let restart =
-                runtime.block_on(rust_cluster_kernel::server::serve(info, registry, session))?;
+                runtime.block_on(rust_cluster_kernel::server::serve(info, kernel, outgoing))?;
             tracing::info!("shutting down (restart: {restart})");
             if !restart {
                 // The notebook was closed: cancel what this kernel started (unless --keep).

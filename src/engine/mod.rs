@@ -21,8 +21,8 @@ use crossbeam_channel::{select, unbounded, Receiver, RecvTimeoutError, Sender};
 
 pub use is_complete::{ends_with_semicolon, is_complete, Completeness};
 
+use crate::cell::{ErrorReport, StreamName};
 use crate::display::Bundle;
-use crate::kernel::{ErrorReport, StreamName};
 
 /// What a finished cell gives back.
 #[derive(Debug, Default)]

@@ -6,8 +6,6 @@
 //! on the control thread, so that interrupt, shutdown and kernel_info answer while a cell runs.
 
 mod history;
-mod interrupt;
-mod output;
 mod router;
 
 use std::collections::VecDeque;
@@ -17,11 +15,9 @@ use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-pub use interrupt::{Interrupt, Interrupted};
-pub use output::{new_display_id, IopubMessage, Output, StreamName};
-
+use crate::cell::{ErrorReport, Interrupt, IopubMessage, Output};
 use crate::engine::{is_complete, Completeness, Engine, Interrupter, Stopped};
 use crate::magics::{CellRunner, Registry};
 use crate::protocol::content::{
@@ -33,35 +29,6 @@ use crate::protocol::{Header, WireMessage, PROTOCOL_VERSION};
 use history::History;
 use router::Router;
 
-/// An error as Jupyter shows it: the `ename`, `evalue` and `traceback` of an error reply and of
-/// the `error` message on iopub.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorReport {
-    /// The kind of error, e.g. `CompileError`, `UsageError`, `KeyboardInterrupt`.
-    pub ename: String,
-    /// The message.
-    pub evalue: String,
-    /// The lines to show (they may carry ANSI colours).
-    pub traceback: Vec<String>,
-    /// When the Rust runtime process died (exit, abort, interrupt): the variables that died with it.
-    pub lost_variables: Option<Vec<String>>,
-}
-
-impl ErrorReport {
-    /// An error whose traceback is its message.
-    pub fn new(ename: impl Into<String>, evalue: impl Into<String>) -> Self {
-        let ename = ename.into();
-        let evalue = evalue.into();
-        let traceback = vec![format!("\x1b[0;31m{ename}\x1b[0m: {evalue}")];
-        ErrorReport {
-            ename,
-            evalue,
-            traceback,
-            lost_variables: None,
-        }
-    }
-}
-
 /// Where the kernel sends what it has to say; the server owns the other ends.
 #[derive(Clone)]
 pub struct Outbox {
@@ -71,6 +38,37 @@ pub struct Outbox {
     pub shell: UnboundedSender<WireMessage>,
     /// Replies on the control socket.
     pub control: UnboundedSender<WireMessage>,
+}
+
+impl Outbox {
+    /// A new outbox and the server's ends of its three queues.
+    pub fn channels() -> (Outbox, OutboxReceivers) {
+        let (iopub, iopub_rx) = unbounded_channel();
+        let (shell, shell_rx) = unbounded_channel();
+        let (control, control_rx) = unbounded_channel();
+        (
+            Outbox {
+                iopub,
+                shell,
+                control,
+            },
+            OutboxReceivers {
+                iopub: iopub_rx,
+                shell: shell_rx,
+                control: control_rx,
+            },
+        )
+    }
+}
+
+/// The server's ends of an [`Outbox`]: what it publishes on iopub and writes to shell and control.
+pub struct OutboxReceivers {
+    /// Messages for iopub.
+    pub iopub: UnboundedReceiver<IopubMessage>,
+    /// Replies on the shell socket.
+    pub shell: UnboundedReceiver<WireMessage>,
+    /// Replies on the control socket.
+    pub control: UnboundedReceiver<WireMessage>,
 }
 
 /// What shell and control share.

@@ -6,7 +6,7 @@ use crate::engine::{lost_variables_sentence, CellEvent, Engine};
 use crate::magics::parse::{plan_cell, CellPlan};
 use crate::magics::{CellRunner, MagicCall, MagicContext, MagicError, Registry};
 
-use super::{ErrorReport, Interrupt, Output, StreamName};
+use crate::cell::{ErrorReport, Interrupt, Output, StreamName};
 
 /// Runs cells: magics through the [`Registry`], Rust through the [`Engine`].
 pub struct Router<'a> {

@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
+use crate::cell::StreamName;
 use crate::display::Bundle;
-use crate::kernel::StreamName;
 
 /// `%%bash`
 pub struct Bash;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use dask_slurm::manager::Clusters;
 use dask_slurm::model::ClusterView;
 
+use crate::cell::{new_display_id, Output};
 use crate::display::card::cluster_card;
-use crate::kernel::{new_display_id, Output};
 
 /// Cards kept per cluster: older ones stop updating (they are still on the page).
 const CARDS_PER_CLUSTER: usize = 8;

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::args::expand_path;
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::Bundle;
+use crate::paths::expand_path;
 
 /// `%cd`
 pub struct Cd;

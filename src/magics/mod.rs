@@ -31,8 +31,8 @@ use std::sync::Arc;
 use cards::LiveCards;
 use dask_slurm::manager::Clusters;
 
+use crate::cell::{ErrorReport, Interrupt, Interrupted, Output};
 use crate::display::Bundle;
-use crate::kernel::{ErrorReport, Interrupt, Interrupted, Output};
 use crate::python::PythonBridge;
 
 /// One call of a magic, as written in the cell.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::Bundle;
+use crate::paths::expand_path;
 use crate::python::PythonBridge;
 
 /// `%python_env`
@@ -43,7 +44,7 @@ impl Magic for PythonEnv {
     ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
         if let Some(python) = args.python {
-            let python = PathBuf::from(args::expand_path(&python));
+            let python = PathBuf::from(expand_path(&python));
             if !python.is_file() {
                 return Err(MagicError::Failed(format!(
                     "{} is not a file; give the interpreter, e.g. /path/to/venv/bin/python",

@@ -1,6 +1,7 @@
 //! The Jupyter messaging protocol (5.5), as plain data: connection files, headers, typed
 //! message contents, HMAC-SHA256 signing, the multipart wire format and the history of
-//! signatures that recognises a replayed message. No sockets here.
+//! signatures that recognises a replayed message, and the conversion of frames to the `zeromq`
+//! crate's messages ([`zmq`]). No sockets here.
 //!
 //! Spec: <https://jupyter-client.readthedocs.io/en/stable/messaging.html>
 
@@ -9,6 +10,7 @@ pub mod content;
 mod header;
 mod replay;
 mod wire;
+pub mod zmq;
 
 pub use connection::ConnectionInfo;
 pub use header::Header;

@@ -29,9 +29,9 @@ use dask_slurm::model::ClusterState;
 use dask_slurm::tls::{self, ClientTls};
 use serde_json::{Map, Value};
 
+use crate::cell::{ErrorReport, Interrupt, Output};
 use crate::display::Bundle;
-use crate::kernel::{ErrorReport, Interrupt, Output};
-use crate::magics::args::expand_path;
+use crate::paths::expand_path;
 use crate::protocol::WireMessage;
 use subkernel::{Stopped, SubKernel};
 

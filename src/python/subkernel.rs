@@ -20,8 +20,8 @@ use dask_slurm::process::{kill_group, last_lines};
 use serde_json::{json, Map, Value};
 use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 
+use crate::protocol::zmq::{frames_to_zmq, zmq_to_frames};
 use crate::protocol::{ConnectionInfo, Signer, WireMessage};
-use crate::server::frames_to_zmq;
 
 /// How long a new sub-kernel may take to answer its first kernel_info_request.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -393,7 +393,7 @@ async fn connect(
     let shell_signer = signer.clone();
     tokio::spawn(async move {
         while let Ok(m) = recv.recv().await {
-            match WireMessage::from_frames(frames_of(m), &shell_signer) {
+            match WireMessage::from_frames(zmq_to_frames(m), &shell_signer) {
                 Ok(m) => {
                     if replies_tx.send(m).is_err() {
                         break;
@@ -406,7 +406,7 @@ async fn connect(
     tokio::spawn(async move {
         while let Ok(m) = iopub.recv().await {
             // The first frame is the topic; from_frames skips everything before <IDS|MSG>.
-            match WireMessage::from_frames(frames_of(m), &signer) {
+            match WireMessage::from_frames(zmq_to_frames(m), &signer) {
                 Ok(m) if m.header.msg_type.starts_with("comm_") => comms(&m),
                 Ok(m) => {
                     if iopub_tx.send(m).is_err() {
@@ -418,10 +418,6 @@ async fn connect(
         }
     });
     Ok((send, replies, iopub_rx))
-}
-
-fn frames_of(message: zeromq::ZmqMessage) -> Vec<Vec<u8>> {
-    message.into_vec().into_iter().map(|b| b.to_vec()).collect()
 }
 
 fn spawn_ipykernel(python: &Path, connection_file: &Path, log: File) -> Result<Child, String> {

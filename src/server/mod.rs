@@ -1,5 +1,7 @@
 //! The sockets: shell, control, iopub, stdin and heartbeat over ZeroMQ (the pure-Rust `zeromq`
-//! crate, so nothing has to be installed on cluster nodes). The only module with I/O.
+//! crate, so nothing has to be installed on cluster nodes): the sockets Jupyter connects to. (The
+//! `%%python` bridge, [`crate::python`], has client sockets of its own to its sub-kernel.) The
+//! server receives a ready [`Kernel`] and the other ends of its [`Outbox`](crate::kernel::Outbox).
 //!
 //! - heartbeat (REP) echoes every message on its own task, so a busy cell never stalls it;
 //! - iopub (XPUB) is a single writer fed by one queue; each new subscription gets an
@@ -20,12 +22,11 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use serde_json::json;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
-use zeromq::{
-    RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, XPubSocket, ZmqError, ZmqMessage,
-};
+use zeromq::{RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, XPubSocket, ZmqError};
 
-use crate::kernel::{ControlOutcome, IopubMessage, Kernel, Outbox};
-use crate::magics::Registry;
+use crate::cell::IopubMessage;
+use crate::kernel::{ControlOutcome, Kernel, OutboxReceivers};
+use crate::protocol::zmq::{frames_to_zmq, zmq_to_frames};
 use crate::protocol::{ConnectionInfo, ReplayGuard, Signer, WireMessage};
 
 /// The environment variable that sets, in MiB, the largest frame and the largest multipart
@@ -36,12 +37,12 @@ pub const MAX_FRAME_MB_VAR: &str = "RUST_CLUSTER_KERNEL_MAX_FRAME_MB";
 /// The bound of [`MAX_FRAME_MB_VAR`] when it is not set: 256 MiB, as `zeromq`'s patched default.
 pub const DEFAULT_MAX_FRAME_MB: usize = zeromq::DEFAULT_MAX_MESSAGE_SIZE >> 20;
 
-/// Binds every socket of `info`, serves as kernel session `session` until a shutdown request,
-/// and returns whether a restart was asked for.
+/// Binds every socket of `info`, serves `kernel` (whose outbox's other ends are `outgoing`) until
+/// a shutdown request, and returns whether a restart was asked for.
 pub async fn serve(
     info: ConnectionInfo,
-    registry: Registry,
-    session: String,
+    kernel: Arc<Kernel>,
+    outgoing: OutboxReceivers,
 ) -> anyhow::Result<bool> {
     let signer = Signer::new(&info.key);
     // Before any socket exists: the bound applies to connections opened afterwards.
@@ -73,18 +74,11 @@ pub async fn serve(
         .await
         .context("binding heartbeat")?;
 
-    let (iopub_tx, iopub_rx) = unbounded_channel();
-    let (shell_tx, shell_out) = unbounded_channel();
-    let (control_tx, control_out) = unbounded_channel();
-    let kernel = Kernel::new(
-        Outbox {
-            iopub: iopub_tx,
-            shell: shell_tx,
-            control: control_tx,
-        },
-        registry,
-        session,
-    );
+    let OutboxReceivers {
+        iopub: iopub_rx,
+        shell: shell_out,
+        control: control_out,
+    } = outgoing;
 
     tokio::spawn(echo_heartbeats(heartbeat));
     tokio::spawn(publish_iopub(
@@ -319,16 +313,6 @@ async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Vec<u8>>) {
     }
 }
 
-/// One multipart ZeroMQ message of `frames` (also used by the Python bridge, a client).
-pub(crate) fn frames_to_zmq(frames: Vec<Vec<u8>>) -> ZmqMessage {
-    let mut frames = frames.into_iter().map(bytes::Bytes::from);
-    let mut message = ZmqMessage::from(frames.next().unwrap_or_default());
-    for f in frames {
-        message.push_back(f);
-    }
-    message
-}
-
 async fn write_replies<S: SocketSend>(
     mut socket: S,
     mut queue: UnboundedReceiver<WireMessage>,
@@ -371,7 +355,7 @@ async fn read_requests<S: SocketRecv>(
 ) {
     loop {
         let frames = match socket.recv().await {
-            Ok(m) => m.into_vec().into_iter().map(|b| b.to_vec()).collect(),
+            Ok(m) => zmq_to_frames(m),
             Err(e) if survivable("request socket", &e) => continue,
             Err(_) => break,
         };

@@ -7,8 +7,8 @@ use dask_slurm::tls::ClientTls;
 
 use super::{failed, Cluster};
 use crate::display::Bundle;
-use crate::magics::args::expand_path;
 use crate::magics::{MagicContext, MagicError};
+use crate::paths::expand_path;
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["scheduler_file", "address"])))]

@@ -27,8 +27,8 @@ use dask_slurm::model::ClusterView;
 
 use super::cards::LiveCards;
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
+use crate::cell::Output;
 use crate::display::Bundle;
-use crate::kernel::Output;
 use crate::python::PythonBridge;
 
 /// `%cluster`

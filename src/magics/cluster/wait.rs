@@ -8,9 +8,9 @@ use dask_slurm::manager::ClusterError;
 use dask_slurm::model::ClusterView;
 
 use super::{failed, Cluster};
+use crate::cell::new_display_id;
 use crate::display::progress::{wait_progress, WaitPhase, WaitProgress};
 use crate::display::Bundle;
-use crate::kernel::new_display_id;
 use crate::magics::{MagicContext, MagicError};
 
 #[derive(Args)]
