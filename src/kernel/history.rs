@@ -1,10 +1,15 @@
 //! Execution history, kept across sessions in a JSON-lines file
-//! (`$XDG_DATA_HOME/rust-cluster-kernel/history.jsonl`).
+//! (`$XDG_DATA_HOME/rust-cluster-kernel/history.jsonl`), and the `history_request` handler.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Kernel;
+use crate::protocol::content::{HistoryReply, HistoryRequest, ReplyStatus};
+use crate::protocol::WireMessage;
 
 /// One executed input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +161,38 @@ fn glob(pattern: &str, text: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// `history_request`: the handler.
+impl Kernel {
+    /// Answers from `history`: a `range` of a session, a glob `search`, or the `tail` (any other
+    /// access type).
+    pub(super) fn on_history(&self, request: &WireMessage, r: HistoryRequest, history: &History) {
+        let entries = match r.hist_access_type.as_str() {
+            "range" => history.range(r.session, r.start, r.stop),
+            "search" => history.search(r.pattern.as_deref().unwrap_or("*"), r.n, r.unique),
+            _ => history.tail(r.n.unwrap_or(10)),
+        };
+        let history = entries
+            .into_iter()
+            .map(|e| {
+                let input = if r.output {
+                    json!([e.input, e.output])
+                } else {
+                    json!(e.input)
+                };
+                (e.session, e.line, input)
+            })
+            .collect();
+        self.reply_shell(
+            request,
+            "history_reply",
+            HistoryReply {
+                status: ReplyStatus::Ok,
+                history,
+            },
+        );
+    }
 }
 
 #[cfg(test)]

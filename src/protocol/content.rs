@@ -6,6 +6,44 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The `status` of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyStatus {
+    /// The request was handled.
+    Ok,
+    /// It failed; the reply carries `ename`, `evalue` and `traceback`.
+    Error,
+    /// An execution that was not run because an earlier one failed with `stop_on_error`.
+    Aborted,
+}
+
+/// The `status` of an `is_complete_reply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IsCompleteStatus {
+    /// The code can run as it is.
+    Complete,
+    /// More lines are needed (brackets, strings or comments are open).
+    Incomplete,
+    /// The code can never become valid by adding lines.
+    Invalid,
+    /// The kernel cannot tell.
+    Unknown,
+}
+
+/// The `execution_state` of a `status` message on iopub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionState {
+    /// Published once, before the first request is read.
+    Starting,
+    /// A request is being handled.
+    Busy,
+    /// The request's reply and every output it caused have been sent.
+    Idle,
+}
+
 /// `execute_request`
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExecuteRequest {
@@ -36,7 +74,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecuteReply {
     /// `ok`, `error` or `aborted`.
-    pub status: &'static str,
+    pub status: ReplyStatus,
     /// The count of this execution.
     pub execution_count: u32,
     /// Always empty (no Rust user expressions).
@@ -69,7 +107,7 @@ pub struct CompleteRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompleteReply {
     /// `ok` or `error`.
-    pub status: &'static str,
+    pub status: ReplyStatus,
     /// The completions.
     pub matches: Vec<String>,
     /// Start of the text to replace, in code points.
@@ -96,7 +134,7 @@ pub struct InspectRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReply {
     /// `ok` or `error`.
-    pub status: &'static str,
+    pub status: ReplyStatus,
     /// Whether anything was found.
     pub found: bool,
     /// MIME bundle of the documentation.
@@ -116,7 +154,7 @@ pub struct IsCompleteRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct IsCompleteReply {
     /// `complete`, `incomplete`, `invalid` or `unknown`.
-    pub status: &'static str,
+    pub status: IsCompleteStatus,
     /// For `incomplete`: the indent for the next line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indent: Option<String>,
@@ -125,7 +163,8 @@ pub struct IsCompleteReply {
 /// `history_request`
 #[derive(Debug, Clone, Deserialize)]
 pub struct HistoryRequest {
-    /// Include outputs (not kept; ignored).
+    /// Give each entry as `[input, output]`, the output being the cell's `text/plain` result
+    /// (null when it had none).
     #[serde(default)]
     pub output: bool,
     /// Return the raw input (always raw here).
@@ -162,7 +201,7 @@ fn tail() -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryReply {
     /// `ok`.
-    pub status: &'static str,
+    pub status: ReplyStatus,
     /// `(session, line_number, input)` triples, or `(session, line_number, [input, output])`
     /// when the request asked for output.
     pub history: Vec<(i64, i64, Value)>,
@@ -172,7 +211,7 @@ pub struct HistoryReply {
 #[derive(Debug, Clone, Serialize)]
 pub struct CommInfoReply {
     /// `ok`.
-    pub status: &'static str,
+    pub status: ReplyStatus,
     /// Open comms by id (none: this kernel has no comm targets).
     pub comms: Map<String, Value>,
 }
@@ -182,7 +221,7 @@ pub struct CommInfoReply {
 pub struct Shutdown {
     /// Only in replies: `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<ReplyStatus>,
     /// Whether a restart follows.
     #[serde(default)]
     pub restart: bool,
@@ -199,7 +238,7 @@ pub struct InputReply {
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelInfoReply {
     /// `ok`.
-    pub status: &'static str,
+    pub status: ReplyStatus,
     /// The protocol version.
     pub protocol_version: &'static str,
     /// `rust-cluster-kernel`.
@@ -260,7 +299,7 @@ mod tests {
     #[test]
     fn error_reply_has_error_fields_and_ok_reply_has_not() {
         let ok = serde_json::to_value(ExecuteReply {
-            status: "ok",
+            status: ReplyStatus::Ok,
             execution_count: 1,
             user_expressions: Some(Map::new()),
             payload: Some(vec![]),
