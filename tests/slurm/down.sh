@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/slurm/down.sh - stop the Slurm cluster that tests/slurm/up.sh started, and
-# nothing else (adapted from /work/shared/slurm-lab/down.sh).
+# nothing else (adapted from the down.sh of the team's lab recipe).
 #
 #   sudo tests/slurm/down.sh [LAB_DIR] [--purge]     # default LAB_DIR=/tmp/slurm-lab
 #

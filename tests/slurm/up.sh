@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/slurm/up.sh - start a small, REAL Slurm cluster on this one machine (no
 # systemd, no cgroups, no containers), for the project's tests and CI.
-# Adapted from the team's proven recipe (/work/shared/slurm-lab/up.sh, see its
-# NOTES.md). It writes the same slurm.conf as that recipe, so the two scripts
-# can start and reuse the same LAB_DIR interchangeably.
+# Adapted from the team's proven lab recipe (its up.sh and NOTES.md, kept outside
+# this repository). It writes the same slurm.conf as that recipe, so the two
+# scripts can start and reuse the same LAB_DIR interchangeably.
 #
 #   sudo tests/slurm/up.sh [LAB_DIR]    # default LAB_DIR=/tmp/slurm-lab
 #   sudo tests/slurm/down.sh [LAB_DIR]  # stops what up.sh started, nothing else

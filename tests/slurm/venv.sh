@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/slurm/venv.sh - make sure a Python venv has the Dask side of the cluster
-# tests: dask, distributed, dask-mpi, mpi4py at the versions the lab recipe was proven with
-# (/work/shared/slurm-lab/NOTES.md), plus numpy, pandas and pyarrow for the %%python examples.
+# tests: dask, distributed, dask-mpi, mpi4py at the versions the team's lab recipe was proven
+# with (see tests/slurm/README.md), plus numpy, pandas and pyarrow for the %%python examples.
 # No prometheus_client: the scheduler's /metrics is not used by the tests.
 #
 #   tests/slurm/venv.sh [VENV_DIR]
