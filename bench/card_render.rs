@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dask_slurm::model::{
-    Backend, ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView, WorkerView,
+    Backend, ClusterState, ClusterView, DashboardView, JobRole, JobState, JobView, SchedulerView,
+    WorkerView,
 };
 use rust_cluster_kernel::display::card::cluster_card;
 
@@ -22,7 +23,7 @@ fn job(id: &str, role: JobRole, nodes: &str, node_count: u32) -> JobView {
     JobView {
         id: id.into(),
         role,
-        state: "RUNNING".into(),
+        state: JobState::Running,
         nodes: nodes.into(),
         node_count,
         elapsed: "12:41".into(),

@@ -403,8 +403,8 @@ impl<'a> JobRow<'a> {
         JobRow {
             id: &job.id,
             role: role_word(job.role),
-            state: &job.state,
-            tone: Tone::of_job_state(&job.state).css_class(),
+            state: job.state.as_str(),
+            tone: Tone::of_job(&job.state).css_class(),
             node_count: job.node_count,
             nodes: if job.nodes.is_empty() {
                 "—"

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use askama::Template;
 use dask_slurm::model::{
-    Backend, ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView, WorkerView,
+    Backend, ClusterState, ClusterView, DashboardView, JobRole, JobState, JobView, SchedulerView,
+    WorkerView,
 };
 use dask_slurm::tls::ClusterTls;
 
@@ -42,7 +43,7 @@ fn job(id: &str, role: JobRole, state: &str, nodes: &str, node_count: u32) -> Jo
     JobView {
         id: id.into(),
         role,
-        state: state.into(),
+        state: JobState::parse(state),
         nodes: nodes.into(),
         node_count,
         elapsed: if state == "RUNNING" { "12:41" } else { "0:00" }.into(),
@@ -141,7 +142,7 @@ fn hostile_bundles() -> Vec<(&'static str, Bundle)> {
     v.last_error = Some(format!("{HOSTILE}\n{HOSTILE}"));
     v.scheduler_file = HOSTILE.into();
     v.jobs[0].id = HOSTILE.into();
-    v.jobs[0].state = HOSTILE.into();
+    v.jobs[0].state = JobState::Other(HOSTILE.into());
     v.jobs[0].nodes = HOSTILE.into();
     v.jobs[0].reason = Some(HOSTILE.into());
     v.updated_at = HOSTILE.into();

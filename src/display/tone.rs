@@ -1,7 +1,7 @@
 //! Tones: the few colours a state can have. Each maps to one of JupyterLab's theme colours
 //! (`--jp-success-color1`, …) through a `rck-tone-*` class, so light and dark themes both work.
 
-use dask_slurm::model::ClusterState;
+use dask_slurm::model::{ClusterState, JobState};
 
 /// The colour of a badge, a bar or a card's edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,6 +38,32 @@ impl Tone {
             ClusterState::Running => Tone::Success,
             ClusterState::Finished => Tone::Neutral,
             ClusterState::Failed => Tone::Error,
+        }
+    }
+
+    /// The tone of a cluster's job.
+    ///
+    /// ```
+    /// use dask_slurm::model::JobState;
+    /// use rust_cluster_kernel::display::Tone;
+    /// assert_eq!(Tone::of_job(&JobState::Submitted), Tone::Warn);
+    /// assert_eq!(Tone::of_job(&JobState::OutOfMemory), Tone::Error);
+    /// ```
+    pub fn of_job(state: &JobState) -> Tone {
+        match state {
+            JobState::Running => Tone::Success,
+            JobState::Submitted | JobState::Pending | JobState::Suspended => Tone::Warn,
+            JobState::Configuring | JobState::Completing => Tone::Brand,
+            JobState::Failed
+            | JobState::Timeout
+            | JobState::NodeFail
+            | JobState::OutOfMemory
+            | JobState::BootFail
+            | JobState::Deadline
+            | JobState::Preempted => Tone::Error,
+            JobState::Completed | JobState::Cancelled | JobState::Gone => Tone::Neutral,
+            // States SLURM may add (REQUEUED, RESIZING, …) are read as squeue prints them.
+            other => Tone::of_job_state(other.as_str()),
         }
     }
 

@@ -45,6 +45,136 @@ pub enum ClusterState {
     Failed,
 }
 
+/// A job's state as `squeue -o %T` prints it, plus [`JobState::Gone`] for a job that squeue no
+/// longer lists.
+///
+/// It travels as the string SLURM prints (`"RUNNING"`), so views and records stay readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Started or submitted, but not reported by its backend yet.
+    Submitted,
+    /// Waiting in the queue.
+    Pending,
+    /// Nodes are being set up (cloud/power saving); counts as starting.
+    Configuring,
+    /// Running.
+    Running,
+    /// Suspended by an administrator or the scheduler.
+    Suspended,
+    /// Ending: processes are being killed and cleaned up.
+    Completing,
+    /// Ended with exit code 0.
+    Completed,
+    /// Cancelled (`scancel`, or the watchdog).
+    Cancelled,
+    /// Ended with a non-zero exit code.
+    Failed,
+    /// Reached its time limit.
+    Timeout,
+    /// A node failed.
+    NodeFail,
+    /// Ran out of memory.
+    OutOfMemory,
+    /// Preempted by another job.
+    Preempted,
+    /// Could not boot its nodes.
+    BootFail,
+    /// Missed its deadline.
+    Deadline,
+    /// No longer listed by squeue: ended more than `MinJobAge` seconds ago. Its final state is
+    /// not known any more (the lab, like many sites, has no accounting for `sacct`).
+    Gone,
+    /// Any other state SLURM may print (`REQUEUED`, `RESIZING`, …), verbatim.
+    Other(String),
+}
+
+impl JobState {
+    /// Reads squeue's long state name (`%T`), or what [`JobState::as_str`] wrote.
+    pub fn parse(s: &str) -> JobState {
+        match s {
+            "SUBMITTED" => JobState::Submitted,
+            "GONE" => JobState::Gone,
+            "PENDING" => JobState::Pending,
+            "CONFIGURING" => JobState::Configuring,
+            "RUNNING" => JobState::Running,
+            "SUSPENDED" => JobState::Suspended,
+            "COMPLETING" => JobState::Completing,
+            "COMPLETED" => JobState::Completed,
+            "CANCELLED" => JobState::Cancelled,
+            "FAILED" => JobState::Failed,
+            "TIMEOUT" => JobState::Timeout,
+            "NODE_FAIL" => JobState::NodeFail,
+            "OUT_OF_MEMORY" => JobState::OutOfMemory,
+            "PREEMPTED" => JobState::Preempted,
+            "BOOT_FAIL" => JobState::BootFail,
+            "DEADLINE" => JobState::Deadline,
+            other => JobState::Other(other.to_owned()),
+        }
+    }
+
+    /// The state as SLURM prints it (`SUBMITTED` and `GONE` for the states SLURM has no name
+    /// for).
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobState::Submitted => "SUBMITTED",
+            JobState::Pending => "PENDING",
+            JobState::Configuring => "CONFIGURING",
+            JobState::Running => "RUNNING",
+            JobState::Suspended => "SUSPENDED",
+            JobState::Completing => "COMPLETING",
+            JobState::Completed => "COMPLETED",
+            JobState::Cancelled => "CANCELLED",
+            JobState::Failed => "FAILED",
+            JobState::Timeout => "TIMEOUT",
+            JobState::NodeFail => "NODE_FAIL",
+            JobState::OutOfMemory => "OUT_OF_MEMORY",
+            JobState::Preempted => "PREEMPTED",
+            JobState::BootFail => "BOOT_FAIL",
+            JobState::Deadline => "DEADLINE",
+            JobState::Gone => "GONE",
+            JobState::Other(s) => s,
+        }
+    }
+
+    /// True once the job has ended for good (it holds no nodes and will not run again).
+    /// `COMPLETING` is not finished yet: its processes may still be alive.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            JobState::Completed
+                | JobState::Cancelled
+                | JobState::Failed
+                | JobState::Timeout
+                | JobState::NodeFail
+                | JobState::OutOfMemory
+                | JobState::Preempted
+                | JobState::BootFail
+                | JobState::Deadline
+                | JobState::Gone
+        )
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<String> for JobState {
+    fn from(s: String) -> JobState {
+        JobState::parse(&s)
+    }
+}
+
+impl From<JobState> for String {
+    fn from(state: JobState) -> String {
+        state.as_str().to_owned()
+    }
+}
+
 /// One SLURM job (or local process group) of a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
@@ -52,9 +182,8 @@ pub struct JobView {
     pub id: String,
     /// What the job does for the cluster.
     pub role: JobRole,
-    /// SLURM's state string (`PENDING`, `RUNNING`, `COMPLETING`, `CANCELLED`, `COMPLETED`,
-    /// `FAILED`, `TIMEOUT`, …), or `UNKNOWN` when the controller could not be asked.
-    pub state: String,
+    /// The job's state; [`JobState::Submitted`] until its backend first reports it.
+    pub state: JobState,
     /// The node list, e.g. `n[1-2]`; empty while pending.
     pub nodes: String,
     /// How many nodes the job has or asked for.

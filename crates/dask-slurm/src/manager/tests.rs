@@ -141,6 +141,7 @@ fn up_starts_one_scheduler_job_that_the_poller_follows() {
     assert_eq!(view.state, ClusterState::Pending);
     assert_eq!(view.jobs.len(), 1);
     assert_eq!(view.jobs[0].role, JobRole::Scheduler);
+    assert_eq!(view.jobs[0].state, JobState::Submitted);
     let logs = h.clusters.logs(None, None, 5).unwrap();
     assert_eq!(logs[0].job_id, view.jobs[0].id);
     // A second cluster gets the next free name.
@@ -149,7 +150,7 @@ fn up_starts_one_scheduler_job_that_the_poller_follows() {
     h.fake.set(&view.jobs[0].id, JobState::Running);
     h.clusters.refresh(true);
     let view = h.clusters.status(Some("dask")).unwrap();
-    assert_eq!(view.jobs[0].state, "RUNNING");
+    assert_eq!(view.jobs[0].state, JobState::Running);
     // Running, but no scheduler answers yet.
     assert_eq!(view.state, ClusterState::Starting);
 }

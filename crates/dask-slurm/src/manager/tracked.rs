@@ -112,7 +112,7 @@ impl Tracked {
                 JobView {
                     id: j.id.clone(),
                     role: j.role,
-                    state: status.map_or("SUBMITTED".to_owned(), |s| s.state.as_str().to_owned()),
+                    state: status.map_or(JobState::Submitted, |s| s.state.clone()),
                     nodes: status.map(|s| s.nodes.clone()).unwrap_or_default(),
                     node_count: status.map_or(0, |s| s.node_count),
                     elapsed: status.map(|s| s.elapsed.clone()).unwrap_or_default(),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::requests::JobLog;
 use super::{lock, ClusterError, Clusters};
-use crate::model::{ClusterState, ClusterView, DashboardView};
+use crate::model::{ClusterState, ClusterView, DashboardView, JobState};
 use crate::process::last_lines;
 use crate::registry::JobRecord;
 
@@ -33,7 +33,7 @@ impl Clusters {
         progress: &mut dyn FnMut(&ClusterView),
     ) -> Result<ClusterView, ClusterError> {
         let start = Instant::now();
-        let mut last: Option<(ClusterState, usize, Vec<String>)> = None;
+        let mut last: Option<(ClusterState, usize, Vec<JobState>)> = None;
         loop {
             let view = self.status(name)?;
             let joined = view.scheduler.as_ref().map_or(0, |s| s.workers.len());

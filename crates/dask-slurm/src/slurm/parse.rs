@@ -263,6 +263,10 @@ mod tests {
         assert!(JobState::Timeout.is_finished());
         assert!(JobState::Gone.is_finished());
         assert_eq!(JobStatus::gone("5").state.to_string(), "GONE");
+        // What the manager writes reads back as the same state.
+        for state in [JobState::Submitted, JobState::Gone, JobState::Running] {
+            assert_eq!(JobState::parse(state.as_str()), state);
+        }
     }
 
     #[test]
