@@ -31,6 +31,7 @@ def test_state_streams_results_and_rich_output(kc):
 
 
 def test_python_error_is_the_cells_error(kc):
+    assert execute(kc, "%python before_error = 'kept'").status == "ok"
     run = execute(kc, "%%python\ndef f():\n    return 1 / 0\nf()")
     assert run.status == "error"
     content = run.reply["content"]
@@ -38,12 +39,14 @@ def test_python_error_is_the_cells_error(kc):
     plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in content["traceback"]]  # no colours
     assert any("return 1 / 0" in line for line in plain), plain
     assert run.error["ename"] == "ZeroDivisionError"
-    assert execute(kc, "%python greeting").result["text/plain"] == "'hello'"
+    # An error ends the cell, not the session.
+    assert execute(kc, "%python before_error").result["text/plain"] == "'kept'"
 
 
 def test_interrupt_stops_a_sleep_and_keeps_state(kernel, kc):
     km, _ = kernel
     assert execute(kc, "let rust_side = 7;").status == "ok"
+    assert execute(kc, "%python before_sleep = 'kept'").status == "ok"
     msg_id = kc.execute("%%python\nimport time\ntime.sleep(60)")
     time.sleep(2)
     started = time.monotonic()
@@ -53,12 +56,13 @@ def test_interrupt_stops_a_sleep_and_keeps_state(kernel, kc):
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     assert time.monotonic() - started < 15
-    assert execute(kc, "%python greeting").result["text/plain"] == "'hello'"
+    assert execute(kc, "%python before_sleep").result["text/plain"] == "'kept'"
     # Interrupting Python stops Python only: the Rust runtime and its variables are untouched.
     assert execute(kc, "rust_side").result["text/plain"] == "7"
 
 
 def test_a_dead_sub_kernel_is_reported_and_replaced(kc):
+    assert execute(kc, "%python greeting = 'hello'").status == "ok"
     run = execute(kc, "%%python\nimport os\nos._exit(3)")
     assert run.status == "error"
     assert run.reply["content"]["ename"] == "PythonKernelDied"
@@ -128,7 +132,7 @@ def test_python_env_shows_the_interpreter(kc):
 
 def test_restart_of_the_kernel_ends_the_python_kernel(kernel, kc):
     km, _ = kernel
-    pid = int(execute(kc, "%python import os; os.getpid()").result["text/plain"])
+    pid = int(execute(kc, "%python import os; greeting = 'hello'; os.getpid()").result["text/plain"])
     km.restart_kernel(now=False)
     kc.wait_for_ready(timeout=60)
     deadline = time.monotonic() + 15
