@@ -102,10 +102,113 @@ use rck_display::DebugDisplay as _;
 let _rck_engine_warm = ();
 "#;
 
+/// Evaluates the prelude (again after `:clear`, which removes every item).
+pub(super) fn run_prelude(ctx: &mut evcxr::CommandContext, format: &ValueFormat) {
+    let code = format!("{}{}", DEBUG_DISPLAY_ON, PRELUDE);
+    if let Err(e) = ctx.execute(&code) {
+        tracing::warn!("the jupyter prelude did not compile: {e}");
+    }
+    if !format.is_default() {
+        switch_display(ctx, false);
+    }
+}
+
+/// Turns the prelude's one-compile display on or off (see [`ValueFormat`]).
+pub(super) fn switch_display(ctx: &mut evcxr::CommandContext, on: bool) {
+    let module = if on {
+        DEBUG_DISPLAY_ON
+    } else {
+        DEBUG_DISPLAY_OFF
+    };
+    if let Err(e) = ctx.execute(module) {
+        tracing::warn!("could not switch the one-compile display: {e}");
+    }
+}
+
+/// evcxr's `:fmt` and `:types` settings as the cells set them: the prelude's one-compile
+/// display stands in for evcxr's own only while they ask for plain `{:?}`.
+#[derive(Debug)]
+pub(super) struct ValueFormat {
+    format: String,
+    types: bool,
+}
+
+/// What a cell's evcxr commands did to the prelude.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum FormatChange {
+    /// `:clear` removed the prelude with every other item (the settings survive it).
+    Cleared,
+    /// Whether the format is now evcxr's default, `{:?}` without types (it was not before).
+    Default(bool),
+}
+
+impl Default for ValueFormat {
+    fn default() -> Self {
+        ValueFormat {
+            format: "{:?}".to_owned(),
+            types: false,
+        }
+    }
+}
+
+impl ValueFormat {
+    /// Whether values print as evcxr's default, `{:?}` without types.
+    pub(super) fn is_default(&self) -> bool {
+        self.format == "{:?}" && !self.types
+    }
+
+    /// Follows the `:fmt`, `:types` and `:clear` lines of a cell that ran.
+    pub(super) fn observe(&mut self, code: &str) -> Option<FormatChange> {
+        let was_default = self.is_default();
+        let mut cleared = false;
+        for line in code.lines().map(str::trim) {
+            let mut words = line.splitn(2, char::is_whitespace);
+            match words.next() {
+                Some(":fmt") => {
+                    self.format = words.next().map(str::trim).unwrap_or("{:?}").to_owned();
+                }
+                Some(":types") => self.types = !self.types,
+                Some(":clear") => cleared = true,
+                _ => {}
+            }
+        }
+        if cleared {
+            return Some(FormatChange::Cleared);
+        }
+        (self.is_default() != was_default).then(|| FormatChange::Default(self.is_default()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn the_prelude_stores_the_warm_variable() {
-        assert!(super::PRELUDE.contains(&format!("let {} = ();", super::WARM_VARIABLE)));
+    fn the_prelude_ends_by_storing_the_warm_variable() {
+        let last = PRELUDE.trim_end().lines().last().unwrap();
+        assert_eq!(last, format!("let {WARM_VARIABLE} = ();"));
+    }
+
+    #[test]
+    fn the_prelude_writes_the_markers_the_stdout_parser_reads() {
+        // The prelude is Rust source and cannot use the constants: its literal lines must agree.
+        assert!(PRELUDE.contains(&format!(r#"writeln!(out, "{DISPLAY_MARKER} {{}} {{}}""#)));
+        assert!(PRELUDE.contains(&format!(r#"writeln!(out, "{CLEAR_MARKER} {{}}""#)));
+        assert!(PRELUDE.contains(r#"if wait { "wait" } else { "now" }"#));
+    }
+
+    #[test]
+    fn one_compile_display_follows_fmt_and_types() {
+        let mut format = ValueFormat::default();
+        assert_eq!(format.observe("40 + 2"), None);
+        assert_eq!(
+            format.observe(":fmt {:#?}\nvec![1]"),
+            Some(FormatChange::Default(false))
+        );
+        assert_eq!(format.observe(":types"), None, "still not the default");
+        assert_eq!(format.observe(":fmt"), None, "types are still shown");
+        assert_eq!(format.observe(":types"), Some(FormatChange::Default(true)));
+        assert_eq!(format.observe(":clear"), Some(FormatChange::Cleared));
+        assert!(format.is_default());
     }
 }

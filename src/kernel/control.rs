@@ -76,7 +76,7 @@ impl Kernel {
         if running {
             self.interrupt.raise();
         }
-        match self.interrupter.interrupt(running) {
+        match self.engine.interrupt(running) {
             Stopped::Compilation => tracing::info!("interrupt: compilation stopped"),
             Stopped::Execution => tracing::info!("interrupt: runtime process stopped"),
             Stopped::Nothing => tracing::info!("interrupt: nothing to stop"),

@@ -44,7 +44,7 @@ impl Kernel {
             }),
             None => {
                 let mut router = Router {
-                    engine: &self.engine,
+                    engine: self.engine.as_ref(),
                     registry: &self.registry,
                     interrupt: &self.interrupt,
                 };

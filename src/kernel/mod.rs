@@ -19,6 +19,8 @@ mod inspect;
 mod is_complete;
 mod kernel_info;
 mod router;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -32,7 +34,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 pub use control::ControlOutcome;
 
 use crate::cell::{Interrupt, IopubMessage, Output};
-use crate::engine::{Engine, Interrupter};
+use crate::engine::{Engine, RustEngine};
 use crate::magics::Registry;
 use crate::protocol::content::{
     CompleteRequest, ExecuteRequest, ExecutionState, HistoryRequest, InspectRequest,
@@ -88,8 +90,8 @@ pub struct Kernel {
     /// This kernel process's session id (the `session` of every header it sends).
     session: String,
     outbox: Outbox,
-    engine: Engine,
-    interrupter: Interrupter,
+    /// Runs the Rust cells: evcxr, or a scripted engine in the unit tests.
+    engine: Box<dyn RustEngine>,
     interrupt: Interrupt,
     /// Whether an execute_request is being handled (an interrupt outside one does nothing).
     executing: AtomicBool,
@@ -133,9 +135,18 @@ impl ShellRequest {
 }
 
 impl Kernel {
-    /// A kernel that sends through `outbox` as `session`; the engine starts warming up at once.
+    /// A kernel that sends through `outbox` as `session`; evcxr starts warming up at once.
     pub fn new(outbox: Outbox, registry: Registry, session: String) -> Arc<Kernel> {
-        let engine = Engine::start();
+        Kernel::with_engine(outbox, registry, session, Box::new(Engine::start()))
+    }
+
+    /// A kernel that runs Rust cells with `engine`.
+    pub fn with_engine(
+        outbox: Outbox,
+        registry: Registry,
+        session: String,
+        engine: Box<dyn RustEngine>,
+    ) -> Arc<Kernel> {
         let rustc_version = Arc::new(OnceLock::new());
         let slot = rustc_version.clone();
         std::thread::spawn(move || {
@@ -143,7 +154,6 @@ impl Kernel {
         });
         Arc::new(Kernel {
             session,
-            interrupter: engine.interrupter(),
             engine,
             outbox,
             interrupt: Interrupt::default(),
@@ -177,7 +187,11 @@ impl Kernel {
     /// the time it arrived, so that `stop_on_error` aborts exactly the executions that were
     /// already queued when an execution failed (not ones sent after its reply).
     pub fn serve_shell(&self, requests: Receiver<(Instant, WireMessage)>) {
-        let mut history = History::open_default();
+        self.serve_shell_with(requests, History::open_default());
+    }
+
+    /// [`Kernel::serve_shell`] with the history kept in `history`.
+    fn serve_shell_with(&self, requests: Receiver<(Instant, WireMessage)>, mut history: History) {
         let mut queue: VecDeque<(Instant, WireMessage)> = VecDeque::new();
         loop {
             let (_, request) = match queue.pop_front() {

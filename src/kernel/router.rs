@@ -2,16 +2,16 @@
 //! runs each part where it belongs.
 
 use crate::display::Bundle;
-use crate::engine::{lost_variables_sentence, CellEvent, Engine};
+use crate::engine::{lost_variables_sentence, CellEvent, RustEngine};
 use crate::magics::parse::{plan_cell, CellPlan};
 use crate::magics::{CellRunner, MagicCall, MagicContext, MagicError, Registry};
 
 use crate::cell::{ErrorReport, Interrupt, Output, StreamName};
 
-/// Runs cells: magics through the [`Registry`], Rust through the [`Engine`].
+/// Runs cells: magics through the [`Registry`], Rust through the [`RustEngine`].
 pub struct Router<'a> {
     /// The Rust engine.
-    pub engine: &'a Engine,
+    pub engine: &'a dyn RustEngine,
     /// Every magic.
     pub registry: &'a Registry,
     /// The interrupt flag of the running request.

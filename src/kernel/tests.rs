@@ -1,0 +1,197 @@
+//! The kernel's own logic — stop_on_error, history, panics folded into the error — against a
+//! scripted engine, without compiling Rust.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::history::History;
+use super::{Kernel, Outbox, OutboxReceivers};
+use crate::cell::{ErrorReport, StreamName};
+use crate::display::Bundle;
+use crate::engine::{CellEvent, CellValue, Completions, RustEngine, Stopped};
+use crate::magics::Registry;
+use crate::protocol::WireMessage;
+
+/// An engine that answers by the cell's code: `fail` is a compile error, `panic` prints a panic
+/// on stderr (as a Rust panic does, while evcxr answers Ok), anything else is its own value.
+struct Scripted;
+
+impl RustEngine for Scripted {
+    fn execute(
+        &self,
+        code: &str,
+        on_event: &mut dyn FnMut(CellEvent),
+    ) -> Result<CellValue, ErrorReport> {
+        match code {
+            "fail" => Err(ErrorReport::new("CompileError", "expected one of `;`")),
+            "panic" => {
+                for line in [
+                    "printed before\n",
+                    "\n",
+                    "thread 'main' (7) panicked at src/lib.rs:1:1:\n",
+                    "boom\n",
+                    "note: run with `RUST_BACKTRACE=1`\n",
+                ] {
+                    let stream = if line == "printed before\n" {
+                        StreamName::Stdout
+                    } else {
+                        StreamName::Stderr
+                    };
+                    on_event(CellEvent::Stream(stream, line.to_owned()));
+                }
+                Ok(CellValue::default())
+            }
+            value => Ok(CellValue {
+                result: Some(Bundle::text(value)),
+                timing: None,
+            }),
+        }
+    }
+    fn complete(&self, _: &str, pos: usize) -> Result<Completions, ErrorReport> {
+        Ok(Completions {
+            start: pos,
+            end: pos,
+            ..Completions::default()
+        })
+    }
+    fn inspect(&self, _: &str, _: usize) -> Result<Option<(String, String)>, ErrorReport> {
+        Ok(None)
+    }
+    fn interrupt(&self, _: bool) -> Stopped {
+        Stopped::Nothing
+    }
+}
+
+fn kernel() -> (std::sync::Arc<Kernel>, OutboxReceivers) {
+    let (outbox, receivers) = Outbox::channels();
+    let kernel = Kernel::with_engine(
+        outbox,
+        Registry::everyday(),
+        "test".into(),
+        Box::new(Scripted),
+    );
+    (kernel, receivers)
+}
+
+fn execute(code: &str) -> WireMessage {
+    WireMessage::new(
+        "execute_request",
+        "client",
+        None,
+        json!({"code": code, "stop_on_error": true}),
+    )
+}
+
+/// Serves `requests` (each with its arrival time) to the end; returns the shell replies' contents
+/// and the iopub messages as (type, content).
+fn serve(
+    kernel: &Kernel,
+    receivers: &mut OutboxReceivers,
+    requests: Vec<(Instant, WireMessage)>,
+) -> (Vec<Value>, Vec<(String, Value)>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for r in requests {
+        tx.send(r).unwrap();
+    }
+    drop(tx);
+    kernel.serve_shell_with(rx, History::open(None));
+    let mut replies = Vec::new();
+    while let Ok(reply) = receivers.shell.try_recv() {
+        replies.push(reply.content);
+    }
+    let mut iopub = Vec::new();
+    while let Ok(m) = receivers.iopub.try_recv() {
+        iopub.push((m.msg_type, m.content));
+    }
+    (replies, iopub)
+}
+
+#[test]
+fn a_failed_execution_aborts_those_queued_before_its_reply_only() {
+    let (kernel, mut receivers) = kernel();
+    let now = Instant::now();
+    let later = now + Duration::from_secs(3600);
+    let (replies, _) = serve(
+        &kernel,
+        &mut receivers,
+        vec![
+            (now, execute("1")),
+            (now, execute("fail")),
+            (now, execute("2")),
+            (later, execute("3")),
+        ],
+    );
+    let statuses: Vec<&str> = replies
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "error", "aborted", "ok"]);
+    let counts: Vec<u64> = replies
+        .iter()
+        .map(|r| r["execution_count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2, 2, 3], "an aborted cell takes no count");
+}
+
+#[test]
+fn every_request_is_wrapped_in_busy_and_idle() {
+    let (kernel, mut receivers) = kernel();
+    let (_, iopub) = serve(
+        &kernel,
+        &mut receivers,
+        vec![(Instant::now(), execute("7"))],
+    );
+    let types: Vec<&str> = iopub.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["status", "execute_input", "execute_result", "status"]
+    );
+    assert_eq!(iopub[0].1["execution_state"], "busy");
+    assert_eq!(iopub[3].1["execution_state"], "idle");
+}
+
+#[test]
+fn history_keeps_inputs_and_results() {
+    let (kernel, mut receivers) = kernel();
+    let history = WireMessage::new(
+        "history_request",
+        "client",
+        None,
+        json!({"hist_access_type": "tail", "n": 5, "output": true}),
+    );
+    let now = Instant::now();
+    let (replies, _) = serve(
+        &kernel,
+        &mut receivers,
+        vec![(now, execute("40")), (now, execute("fail")), (now, history)],
+    );
+    let entries = replies[2]["history"].as_array().unwrap();
+    let inputs: Vec<&Value> = entries.iter().map(|e| &e[2]).collect();
+    assert_eq!(inputs, [&json!(["40", "40"]), &json!(["fail", null])]);
+}
+
+#[test]
+fn a_panic_becomes_the_error_and_its_backtrace_the_traceback() {
+    let (kernel, mut receivers) = kernel();
+    let (replies, iopub) = serve(
+        &kernel,
+        &mut receivers,
+        vec![(Instant::now(), execute("panic"))],
+    );
+    assert_eq!(replies[0]["status"], "error");
+    assert_eq!(replies[0]["ename"], "Panic");
+    assert_eq!(replies[0]["evalue"], "boom");
+    let traceback = replies[0]["traceback"].to_string();
+    assert!(traceback.contains("panicked at src/lib.rs") && traceback.contains("RUST_BACKTRACE"));
+    let streams: Vec<&Value> = iopub
+        .iter()
+        .filter(|(t, _)| t == "stream")
+        .map(|(_, c)| &c["text"])
+        .collect();
+    assert_eq!(
+        streams,
+        [&json!("printed before\n")],
+        "the panic's lines (and the blank line before them) are not on stderr"
+    );
+}
