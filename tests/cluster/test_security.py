@@ -463,14 +463,18 @@ def test_dask_listens_on_the_clusters_interface_only(slurm_cluster):
     wrong = {what: hosts for what, hosts in bound.items() if set(hosts) - allowed}
     assert not wrong, f"listening beyond {allowed}: {wrong}"
     # The dashboard is plain HTTP that the attacker reaches (said in the README), but without
-    # Dask's HTTP API, which would let anyone retire the owner's workers.
+    # Dask's HTTP API, which would let anyone retire the owner's workers, and without Dask's
+    # proxy route, which relays to any host and port where jupyter-server-proxy is installed
+    # (without that package the route answers 200 with a hint; gone, it is a 404).
     base = f"http://{bound['dashboard'][0]}:{dashboard}"
+    proxy = f"{base}/proxy/{dashboard}/{bound['dashboard'][0]}/status"
     run = subprocess.run(**command(HTTP_GET, [f"{base}/health", f"{base}/api/v1/get_workers",
-                                              f"{base}/api/v1/retire_workers"], True), timeout=60)
+                                              f"{base}/api/v1/retire_workers", proxy], True), timeout=60)
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout)
     assert seen[f"{base}/health"] == 200, seen
     assert seen[f"{base}/api/v1/get_workers"] == 404 and seen[f"{base}/api/v1/retire_workers"] == 404, seen
+    assert seen[proxy] == 404, seen
 
 
 def test_grow_under_tls(slurm_cluster):

@@ -410,18 +410,29 @@ fn security_lines(tls_dir: Option<&str>) -> String {
     s
 }
 
+/// The scheduler's HTTP routes: Dask's defaults without `distributed.http.proxy`, which
+/// forwards requests to any host and port when `jupyter-server-proxy` is installed in the
+/// environment (as it often is next to JupyterLab) and would make the dashboard an open relay.
+/// Dask's HTTP API (`distributed.http.scheduler.api`) is not among them either.
+const SCHEDULER_HTTP_ROUTES: &str = "['distributed.http.scheduler.prometheus', \
+     'distributed.http.scheduler.info', 'distributed.http.scheduler.json', \
+     'distributed.http.health', 'distributed.http.statics']";
+
 /// `rck_ip`: the IPv4 address of the interface (`interface_word`, quoted), found the way Dask's
-/// `--interface` finds it (psutil, the first IPv4 address), for the dashboard to listen on.
+/// `--interface` finds it (psutil, the first IPv4 address), for the dashboard to listen on; and
+/// the dashboard's routes ([`SCHEDULER_HTTP_ROUTES`]).
 fn dashboard_ip(interface_word: &str) -> String {
     format!(
         r#"
 # The dashboard is plain HTTP without a login: it listens on this interface's address only,
-# not on every interface (the scheduler, rank 0, runs on this node).
+# not on every interface (the scheduler, rank 0, runs on this node), and serves Dask's pages
+# but neither its HTTP API nor its proxy (which would relay anyone to any host and port).
 rck_ip=$(python3 -c 'import socket, sys, psutil
 ips = [a.address for a in psutil.net_if_addrs().get(sys.argv[1], []) if a.family == socket.AF_INET]
 if not ips:
     sys.exit("rust-cluster-kernel: interface %s has no IPv4 address on this node" % sys.argv[1])
 print(ips[0])' {interface_word})
+export DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES="{SCHEDULER_HTTP_ROUTES}"
 "#
     )
 }
@@ -755,6 +766,9 @@ mod tests {
         assert!(job
             .text
             .contains("\n  --dashboard-address \"$rck_ip\":8787 \\\n"));
+        let routes = "export DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES=";
+        assert!(job.text.contains(routes) && job.text.contains("distributed.http.health"));
+        assert!(!job.text.contains("distributed.http.proxy") && !job.text.contains(".api"));
         // The snippet, run by bash with a Python that has psutil, gives loopback's address.
         let start = job.text.find("rck_ip=$(").unwrap();
         let end = start + job.text[start..].find("lo)\n").unwrap() + 3;

@@ -49,12 +49,14 @@ export DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT="$rck_tls"/node.pem
 export DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY="$rck_tls"/node-key.pem
 
 # The dashboard is plain HTTP without a login: it listens on this interface's address only,
-# not on every interface (the scheduler, rank 0, runs on this node).
+# not on every interface (the scheduler, rank 0, runs on this node), and serves Dask's pages
+# but neither its HTTP API nor its proxy (which would relay anyone to any host and port).
 rck_ip=$(python3 -c 'import socket, sys, psutil
 ips = [a.address for a in psutil.net_if_addrs().get(sys.argv[1], []) if a.family == socket.AF_INET]
 if not ips:
     sys.exit("rust-cluster-kernel: interface %s has no IPv4 address on this node" % sys.argv[1])
 print(ips[0])' ib0)
+export DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES="['distributed.http.scheduler.prometheus', 'distributed.http.scheduler.info', 'distributed.http.scheduler.json', 'distributed.http.health', 'distributed.http.statics']"
 
 # --scheduler-port 0: a free port (a fixed 8786 collides when clusters share a node).
 # --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).
