@@ -1,12 +1,15 @@
 """The kernel over real sockets, driven by jupyter_client: every request type, busy/idle
 ordering, signatures, stop_on_error, control while busy."""
 import json
+import os
+import re
 import time
 
 import zmq
+from jupyter_client.manager import start_new_kernel
 from jupyter_client.session import Session
 
-from kernelclient import TIMEOUT, collect, execute, shell_reply
+from kernelclient import KERNEL_NAME, TIMEOUT, collect, execute, shell_reply
 
 
 def statuses(messages):
@@ -122,8 +125,38 @@ def test_own_evcxr_display_wins_over_the_debug_form(kc):
     assert execute(kc, "Rows(vec![1, 2])").result["text/html"].strip() == "<b>2 rows</b>"
 
 
-def test_compiled_dependencies_are_cached_across_sessions_by_default(kc):
-    assert "Size limit: 1024 MiB" in execute(kc, ":cache").result["text/plain"]
+def cache_stats(kc):
+    """evcxr's `:cache` report as numbers: entries, hits (summed over entries), size limit."""
+    text = execute(kc, ":cache").result["text/plain"]
+    return {key: int(n) for key, n in re.findall(r"(Entries|Hits|Size limit): (\d+)", text)}
+
+
+def test_compiled_dependencies_are_cached_across_sessions_by_default(tmp_path):
+    # Two kernels one after the other, as a restart of the notebook's kernel, sharing only the
+    # cache directory; an empty one, so that the first session's build cannot be a hit.
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("RUST_CLUSTER_KERNEL_DEP_CACHE_MB", None)  # the default, as a user gets it
+    cell = ':dep itoa = "1"\nitoa::Buffer::new().format(1234u32).to_owned()'
+
+    def session():
+        km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=60, env=env)
+        try:
+            run = execute(kc, cell)
+            assert run.status == "ok", run.reply["content"]
+            assert run.result["text/plain"] == '"1234"'
+            return cache_stats(kc)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)
+
+    first = session()
+    assert first["Size limit"] == 1024, first
+    assert first["Entries"] >= 1 and first["Hits"] == 0, first
+    second = session()
+    # A hit is counted only when a build finds an entry that the first session wrote; and the
+    # second session compiled nothing cacheable anew (no new entry). Not the time: itoa builds
+    # in about a second, less than the noise of a shared machine.
+    assert second["Hits"] >= 1 and second["Entries"] == first["Entries"], (first, second)
 
 
 def test_compile_error_reply(kc):
