@@ -4,29 +4,15 @@
 //! and the `Compiling …` lines are also handed to the running cell.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{FromRawFd, RawFd};
 
 use crossbeam_channel::{unbounded, Receiver};
 
+use super::relay::{interpose, StdStream};
+
 /// Routes fd 2 through a relay thread; returns the channel of cargo progress lines, or `None`
-/// (and leaves stderr alone) if the pipe cannot be made.
+/// (and leaves stderr alone, closing what it opened) if the pipe cannot be made.
 pub fn capture() -> Option<Receiver<String>> {
-    let mut fds: [RawFd; 2] = [0; 2];
-    // SAFETY: plain POSIX calls on fds this function owns.
-    let (reader, log) = unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return None;
-        }
-        let original = libc::dup(2);
-        if original < 0 || libc::dup2(fds[1], 2) < 0 {
-            return None;
-        }
-        libc::close(fds[1]);
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(original),
-        )
-    };
+    let (reader, log) = interpose(StdStream::Stderr)?;
     let (tx, rx) = unbounded();
     std::thread::Builder::new()
         .name("stderr-relay".into())

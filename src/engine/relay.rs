@@ -19,8 +19,8 @@
 //! shows them), so evcxr's readers only ever see text. The stderr relay sits behind fd 2 too;
 //! the stdout relay's [`STDERR_SYNC`] goes through it, after the cell's own stderr.
 
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
@@ -58,36 +58,41 @@ pub fn install_in_runtime_child() {
         return;
     }
     // stderr first, so that the stdout relay's syncs (written to fd 2) pass through it in order.
-    if let Some((reader, writer)) = interpose(2) {
+    if let Some((reader, writer)) = interpose(StdStream::Stderr) {
         std::thread::spawn(move || relay_text(reader, writer));
     }
-    if let Some((reader, writer)) = interpose(1) {
+    if let Some((reader, writer)) = interpose(StdStream::Stdout) {
         std::thread::spawn(move || relay(reader, writer, std::io::stderr()));
     }
 }
 
-/// Puts a pipe in front of `fd`: returns the pipe's reading end and the original file. On any
-/// failure `fd` is left as it was and nothing leaks.
-fn interpose(fd: RawFd) -> Option<(std::fs::File, std::fs::File)> {
-    let mut fds: [RawFd; 2] = [0; 2];
-    // SAFETY: plain POSIX calls on fds we own; every fd is closed or owned by a File on every path.
-    unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return None;
-        }
-        let reader = std::fs::File::from_raw_fd(fds[0]);
-        let pipe_writer = std::fs::File::from_raw_fd(fds[1]);
-        let original = libc::dup(fd);
-        if original < 0 {
-            return None;
-        }
-        let original = std::fs::File::from_raw_fd(original);
-        if libc::dup2(fds[1], fd) < 0 {
-            return None;
-        }
-        drop(pipe_writer); // fd itself now holds the pipe's writing end
-        Some((reader, original))
+/// The standard stream that [`interpose`] puts a pipe in front of.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum StdStream {
+    /// fd 1.
+    Stdout,
+    /// fd 2.
+    Stderr,
+}
+
+/// Puts a pipe in front of `stream`: returns the pipe's reading end and the original file. On
+/// any failure the stream is left as it was, and every fd made so far is closed (they are owned
+/// from the start).
+pub(super) fn interpose(stream: StdStream) -> Option<(File, File)> {
+    let (reader, writer) = rustix::pipe::pipe().ok()?;
+    let original = match stream {
+        StdStream::Stdout => rustix::io::dup(std::io::stdout()),
+        StdStream::Stderr => rustix::io::dup(std::io::stderr()),
     }
+    .ok()?;
+    match stream {
+        StdStream::Stdout => rustix::stdio::dup2_stdout(&writer),
+        StdStream::Stderr => rustix::stdio::dup2_stderr(&writer),
+    }
+    .ok()?;
+    // The stream's own fd now holds the pipe's writing end.
+    drop(writer);
+    Some((File::from(reader), File::from(original)))
 }
 
 /// Moves `from` to `to` line by line as lossy UTF-8 (stderr: evcxr looks for nothing but text

@@ -5,6 +5,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use rustix::process::{kill_process_group, Pid, Signal};
+
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::cell::StreamName;
 use crate::display::Bundle;
@@ -88,7 +90,7 @@ pub(crate) fn run_streaming(
         })
     });
     drop(tx);
-    let pid = child.id() as i32;
+    let pid = Pid::from_child(&child);
     let mut signalled_at = None;
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     loop {
@@ -111,13 +113,12 @@ pub(crate) fn run_streaming(
         }
         if ctx.interrupt.is_raised() {
             let since = *signalled_at.get_or_insert_with(|| {
-                // SAFETY: kill(2) on our child's process group; no memory is touched.
-                unsafe { libc::kill(-pid, libc::SIGINT) };
+                // The child leads its own process group; it may have ended already.
+                let _ = kill_process_group(pid, Signal::INT);
                 std::time::Instant::now()
             });
             if since.elapsed() > Duration::from_secs(2) {
-                // SAFETY: as above.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                let _ = kill_process_group(pid, Signal::KILL);
             }
         }
     }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, unbounded, Receiver};
 use dask_slurm::process::{kill_group, last_lines};
+use rustix::process::{kill_process, set_parent_process_death_signal, Pid, Signal};
 use serde_json::{json, Map, Value};
 use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
 
@@ -204,7 +205,7 @@ impl SubKernel {
             }
             if reply.is_none() && interrupted() {
                 let since = *interrupted_at.get_or_insert_with(|| {
-                    self.signal(libc::SIGINT);
+                    self.signal(Signal::INT);
                     Instant::now()
                 });
                 if since.elapsed() > INTERRUPT_GRACE {
@@ -264,9 +265,9 @@ impl SubKernel {
     }
 
     /// Sends `signal` to the sub-kernel process (SIGINT interrupts the running cell).
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on a process this kernel started; no memory is touched.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+    pub fn signal(&self, signal: Signal) {
+        // It may have ended already; the caller notices that by other means.
+        let _ = kill_process(Pid::from_child(&self.child), signal);
     }
 
     fn wait_until_ready(&mut self) -> Result<(), String> {
@@ -436,10 +437,11 @@ fn spawn_ipykernel(python: &Path, connection_file: &Path, log: File) -> Result<C
         .stdout(log)
         .stderr(err)
         .process_group(0);
-    // SAFETY: prctl(2) in the child before exec; async-signal-safe, touches no memory.
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: prctl(2) is one, and it allocates nothing.
     unsafe {
         command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            set_parent_process_death_signal(Some(Signal::KILL))?;
             Ok(())
         });
     }
