@@ -38,7 +38,14 @@ elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then
 fi
 
 log "building the release binary (the first build of evcxr takes about 10 minutes on 2 cores)"
-cargo build --release --locked --bin rust-cluster-kernel
+# Cargo says where it put the binary: CARGO_TARGET_DIR (scratch space on clusters with small home
+# quotas), build.target-dir or build.target in a cargo config all move it away from
+# target/release, where an older build's binary may still lie. Diagnostics still go to stderr.
+binary=$(cargo build --release --locked --bin rust-cluster-kernel --message-format=json-render-diagnostics \
+  | sed -n '/"reason":"compiler-artifact"/{/"kind":\["bin"\]/{/"name":"rust-cluster-kernel"/s/.*"executable":"\([^"]*\)".*/\1/p;};}' \
+  | tail -n 1)
+[ -n "$binary" ] && [ -x "$binary" ] || { log "cargo reported no rust-cluster-kernel binary (got '${binary}')"; exit 1; }
+log "built $binary"
 
 case "$mode" in
   user) bindir=${XDG_BIN_HOME:-$HOME/.local/bin}; flag=--user ;;
@@ -50,7 +57,7 @@ case "$mode" in
 esac
 mkdir -p "$bindir"
 # Copy to a temporary name and rename, so that a running kernel's binary is never overwritten.
-install -m 0755 target/release/rust-cluster-kernel "$bindir/.rust-cluster-kernel.new"
+install -m 0755 "$binary" "$bindir/.rust-cluster-kernel.new"
 mv -f "$bindir/.rust-cluster-kernel.new" "$bindir/rust-cluster-kernel"
 "$bindir/rust-cluster-kernel" install "$flag"
 log "kernel binary: $bindir/rust-cluster-kernel"
