@@ -121,7 +121,8 @@ fn main() -> anyhow::Result<()> {
                 // The notebook was closed: cancel what this kernel started (unless --keep).
                 clusters.shutdown();
             }
-            // The engine thread and evcxr's child die with the process.
+            // The replies have left and the sub-kernel is gone (`server::serve` waited for
+            // both); the engine thread and evcxr's child end with the process.
             std::process::exit(0);
         }
         (None, None) => anyhow::bail!(

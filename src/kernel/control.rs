@@ -70,6 +70,16 @@ impl Kernel {
         ControlOutcome::Shutdown { restart: r.restart }
     }
 
+    /// The cleanup before the process ends (after the shutdown reply has left): the running
+    /// cell is interrupted, and the `%%python` sub-kernel is dropped, which ends its process
+    /// group and removes its private directory.
+    pub fn shut_down(&self) {
+        self.interrupt();
+        if let Some(python) = self.registry.python() {
+            python.restart();
+        }
+    }
+
     /// Interrupts the running cell (from interrupt_request or SIGINT).
     pub fn interrupt(&self) {
         let running = self.executing.load(Ordering::SeqCst);

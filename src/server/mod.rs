@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde_json::json;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
 use zeromq::{RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, XPubSocket, ZmqError};
 
 use crate::cell::IopubMessage;
@@ -81,9 +82,11 @@ pub async fn serve(
     } = outgoing;
 
     tokio::spawn(echo_heartbeats(heartbeat));
+    let (iopub_flush, iopub_flushes) = unbounded_channel();
     tokio::spawn(publish_iopub(
         iopub,
         iopub_rx,
+        iopub_flushes,
         signer.clone(),
         kernel.session().to_owned(),
     ));
@@ -103,8 +106,21 @@ pub async fn serve(
 
     let (shell_send, shell_recv) = shell.split();
     let (control_send, control_recv) = control.split();
-    tokio::spawn(write_replies(shell_send, shell_out, signer.clone()));
-    tokio::spawn(write_replies(control_send, control_out, signer.clone()));
+    // Nothing waits for the shell replies at shutdown: that writer gets no flush requests.
+    let (_, shell_flushes) = unbounded_channel();
+    tokio::spawn(write_replies(
+        shell_send,
+        shell_out,
+        shell_flushes,
+        signer.clone(),
+    ));
+    let (control_flush, control_flushes) = unbounded_channel();
+    tokio::spawn(write_replies(
+        control_send,
+        control_out,
+        control_flushes,
+        signer.clone(),
+    ));
 
     // One history for the session: a message captured on one channel is not accepted on another.
     let replays = Arc::new(Mutex::new(ReplayGuard::default()));
@@ -142,8 +158,12 @@ pub async fn serve(
         let k: Arc<Kernel> = kernel.clone();
         let outcome = tokio::task::spawn_blocking(move || k.handle_control(&request)).await?;
         if let ControlOutcome::Shutdown { restart } = outcome {
-            // Let the reply and the final idle leave before the process ends.
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            // The reply and the final idle are queued: wait until they have left, then for the
+            // kernel's cleanup (the `%%python` sub-kernel), which the process's exit would skip.
+            flushed(&control_flush).await;
+            flushed(&iopub_flush).await;
+            let k = kernel.clone();
+            tokio::task::spawn_blocking(move || k.shut_down()).await?;
             return Ok(restart);
         }
     }
@@ -222,6 +242,7 @@ async fn echo_heartbeats(mut socket: RepSocket) {
 async fn publish_iopub(
     mut socket: XPubSocket,
     mut queue: UnboundedReceiver<IopubMessage>,
+    mut flushes: UnboundedReceiver<Flush>,
     signer: Signer,
     session: String,
 ) {
@@ -248,11 +269,13 @@ async fn publish_iopub(
             }
             next = queue.recv() => {
                 let Some(message) = next else { break };
-                let parent = message.parent.as_deref().cloned();
-                let mut wire = WireMessage::new(&message.msg_type, &session, parent, message.content);
-                wire.metadata = message.metadata;
-                wire.buffers = message.buffers;
-                send_frames(&mut socket, iopub_frames(&wire, &signer)).await;
+                publish(&mut socket, message, &signer, &session).await;
+            }
+            Some(done) = flushes.recv() => {
+                while let Ok(message) = queue.try_recv() {
+                    publish(&mut socket, message, &signer, &session).await;
+                }
+                let _ = done.send(());
             }
         }
     }
@@ -313,13 +336,48 @@ async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Vec<u8>>) {
     }
 }
 
+/// Signs and publishes one iopub message of the kernel's.
+async fn publish(socket: &mut XPubSocket, message: IopubMessage, signer: &Signer, session: &str) {
+    let parent = message.parent.as_deref().cloned();
+    let mut wire = WireMessage::new(&message.msg_type, session, parent, message.content);
+    wire.metadata = message.metadata;
+    wire.buffers = message.buffers;
+    send_frames(socket, iopub_frames(&wire, signer)).await;
+}
+
+/// A request to a writer task: send everything queued so far, then answer (or drop the sender,
+/// if the task has ended: either way the waiter learns that nothing queued is left behind).
+type Flush = oneshot::Sender<()>;
+
+/// Waits until the writer behind `writer` has sent what was queued before this call.
+async fn flushed(writer: &UnboundedSender<Flush>) {
+    let (done, confirmed) = oneshot::channel();
+    if writer.send(done).is_ok() {
+        let _ = confirmed.await;
+    }
+}
+
+/// Sends the kernel's replies on a ROUTER socket, in order; answers [`Flush`] requests.
 async fn write_replies<S: SocketSend>(
     mut socket: S,
     mut queue: UnboundedReceiver<WireMessage>,
+    mut flushes: UnboundedReceiver<Flush>,
     signer: Signer,
 ) {
-    while let Some(reply) = queue.recv().await {
-        send_frames(&mut socket, reply.to_frames(&signer)).await;
+    loop {
+        tokio::select! {
+            biased;
+            next = queue.recv() => {
+                let Some(reply) = next else { break };
+                send_frames(&mut socket, reply.to_frames(&signer)).await;
+            }
+            Some(done) = flushes.recv() => {
+                while let Ok(reply) = queue.try_recv() {
+                    send_frames(&mut socket, reply.to_frames(&signer)).await;
+                }
+                let _ = done.send(());
+            }
+        }
     }
 }
 
