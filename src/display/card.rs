@@ -24,6 +24,7 @@ use super::format::{
     and_more, human_bytes, human_slurm_time, human_time, natural_cmp, percent, plural, safe_href,
     text_bar, text_columns, TextAlign,
 };
+use super::table::{Cell, Column, Table};
 use super::{html_bundle, Bundle, Tone};
 
 /// How many hosts and how many workers a card lists by name before it says "and N more".
@@ -299,72 +300,57 @@ impl<'a> CardModel<'a> {
         if self.jobs.is_empty() {
             out.push_str("jobs: none yet\n");
         } else {
-            out.push_str("jobs:\n");
-            let mut rows = vec![[
-                "JOB",
-                "ROLE",
-                "STATE",
-                "NODES",
-                "NODE LIST",
-                "ELAPSED / LIMIT",
-                "REASON / START",
-            ]
-            .map(str::to_owned)
-            .to_vec()];
-            rows.extend(self.jobs.iter().map(|j| {
-                vec![
-                    j.id.to_owned(),
-                    j.role.to_owned(),
-                    j.state.to_owned(),
-                    j.node_count.to_string(),
-                    j.nodes.to_owned(),
-                    j.time.clone(),
-                    j.note.clone(),
-                ]
-            }));
-            out.push_str(&text_columns(
-                &rows,
-                &[
-                    TextAlign::Left,
-                    TextAlign::Left,
-                    TextAlign::Left,
-                    TextAlign::Right,
-                    TextAlign::Left,
-                    TextAlign::Right,
-                    TextAlign::Left,
+            let mut jobs = Table::new(
+                "jobs:",
+                [
+                    Column::left("JOB"),
+                    Column::left("ROLE"),
+                    Column::left("STATE"),
+                    Column::right("NODES"),
+                    Column::left("NODE LIST"),
+                    Column::right("ELAPSED / LIMIT"),
+                    Column::left("REASON / START"),
                 ],
-                "  ",
-            ));
+            );
+            for j in &self.jobs {
+                jobs.push([
+                    Cell::text(j.id),
+                    Cell::text(j.role),
+                    Cell::text(j.state),
+                    Cell::text(j.node_count.to_string()),
+                    Cell::text(j.nodes),
+                    Cell::text(j.time.clone()),
+                    Cell::text(j.note.clone()),
+                ]);
+            }
+            out.push_str(&jobs.text_indented("  "));
+            out.push('\n');
         }
 
         if !self.workers.is_empty() {
-            out.push_str("workers:\n");
-            let mut rows = vec![["NAME", "HOST", "ADDRESS", "THREADS", "MEMORY"]
-                .map(str::to_owned)
-                .to_vec()];
-            rows.extend(self.workers.iter().map(|w| {
-                vec![
-                    w.name.to_owned(),
-                    w.host.to_owned(),
-                    w.address.to_owned(),
-                    w.threads.to_string(),
-                    w.memory.clone(),
-                ]
-            }));
-            out.push_str(&text_columns(
-                &rows,
-                &[
-                    TextAlign::Left,
-                    TextAlign::Left,
-                    TextAlign::Left,
-                    TextAlign::Right,
-                    TextAlign::Right,
+            let mut workers = Table::new(
+                "workers:",
+                [
+                    Column::left("NAME"),
+                    Column::left("HOST"),
+                    Column::left("ADDRESS"),
+                    Column::right("THREADS"),
+                    Column::right("MEMORY"),
                 ],
-                "  ",
-            ));
-            if let Some(more) = &self.workers_more {
-                out.push_str(&format!("  {more}\n"));
+            );
+            for w in &self.workers {
+                workers.push([
+                    Cell::text(w.name),
+                    Cell::text(w.host),
+                    Cell::text(w.address),
+                    Cell::text(w.threads.to_string()),
+                    Cell::text(w.memory.clone()),
+                ]);
             }
+            if let Some(more) = &self.workers_more {
+                workers = workers.footer(more.clone());
+            }
+            out.push_str(&workers.text_indented("  "));
         }
         out.truncate(out.trim_end().len());
         out

@@ -232,8 +232,15 @@ impl<const N: usize> Table<N> {
 
     /// The text twin: the caption, then aligned columns (or the empty-state message).
     pub fn text(&self) -> String {
+        self.text_indented("")
+    }
+
+    /// The text twin with every line after the caption indented by `indent` (a table inside a
+    /// larger text, such as a card's jobs); no newline at the end.
+    pub fn text_indented(&self, indent: &str) -> String {
         let mut out = format!("{}\n", self.caption);
         if self.rows.is_empty() {
+            out.push_str(indent);
             out.push_str(&self.empty_message);
             return out;
         }
@@ -252,8 +259,9 @@ impl<const N: usize> Table<N> {
                 Align::Right => TextAlign::Right,
             })
             .collect();
-        out.push_str(&text_columns(&rows, &align, ""));
+        out.push_str(&text_columns(&rows, &align, indent));
         if let Some(footer) = &self.footer {
+            out.push_str(indent);
             out.push_str(footer);
         }
         out.truncate(out.trim_end().len());
