@@ -43,6 +43,9 @@ def test_install_takes_the_binary_from_where_cargo_built_it(tmp_path):
 
     installed = prefix / "bin" / "rust-cluster-kernel"
     assert installed.read_bytes() != STALE, "install.sh installed the stale target/release binary"
-    assert installed.read_bytes() == (target_dir / "release" / "rust-cluster-kernel").read_bytes()
+    # The build: target_dir/release/, or target_dir/TRIPLE/release/ under a cargo config's build.target.
+    [built] = [line.split(" built ", 1)[1] for line in run.stderr.splitlines() if line.startswith("[install] built ")]
+    assert Path(built).resolve().is_relative_to(target_dir.resolve()), built
+    assert installed.read_bytes() == Path(built).read_bytes()
     spec = json.loads((prefix / "share/jupyter/kernels/rust-cluster/kernel.json").read_text())
     assert Path(spec["argv"][0]) == installed.resolve()
