@@ -61,7 +61,7 @@ if [ "$fast" = 0 ]; then
 fi
 
 log "cargo test (unit and crate integration tests)"
-cargo test --release --locked "${cargo_args[@]}" -- "${harness_args[@]}" 2>&1 | tee "$out/cargo-test.log"
+cargo test --release --locked --no-fail-fast "${cargo_args[@]}" -- "${harness_args[@]}" 2>&1 | tee "$out/cargo-test.log"
 cargo_rc=${PIPESTATUS[0]}
 read -r p f i < <(awk '/^test result:/ { for (k = 1; k <= NF; k++) { if ($k ~ /^passed;?$/) p += $(k-1); if ($k ~ /^failed;?$/) f += $(k-1); if ($k ~ /^ignored;?$/) i += $(k-1) } } END { print p+0, f+0, i+0 }' "$out/cargo-test.log")
 if [ "$cargo_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a build failure counts as a failure
