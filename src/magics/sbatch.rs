@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::cards::LiveCards;
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::Bundle;
-use dask_slurm::manager::Clusters;
+use dask_slurm::manager::{ClusterError, Clusters};
+use dask_slurm::script::ScriptError;
 
 /// `%%sbatch`
 pub struct Sbatch {
@@ -45,7 +46,12 @@ impl Magic for Sbatch {
         let view = self
             .clusters
             .submit_batch(call.body.unwrap_or_default(), &args.sbatch_args)
-            .map_err(|e| MagicError::Failed(e.to_string()))?;
+            .map_err(|e| match e {
+                ClusterError::Script(ScriptError::EmptyBatchScript) => MagicError::Failed(
+                    "the %%sbatch cell is empty: write the job script below the magic line".into(),
+                ),
+                other => MagicError::Failed(other.to_string()),
+            })?;
         ctx.out.stdout(&format!(
             "Submitted batch job {}\n",
             view.jobs.first().map_or("?", |j| j.id.as_str())

@@ -1,5 +1,8 @@
 //! A resolved, validated cluster specification ([`ClusterSpec`]) and the validators behind it.
 //!
+//! (Over 600 lines: the code is about 575 of them; the rest are the tests that feed every
+//! validator hostile input.)
+//!
 //! Everything that ends up in a job script passes through here first. Values written into
 //! `#SBATCH` lines (partition, account, time, memory, names) must match a strict character set;
 //! values written into shell commands (paths, environment values, extra `mpirun` arguments) are
@@ -9,9 +12,6 @@
 //! Paths and environment values may refer to environment variables of the job as `$NAME` or
 //! `${NAME}` (for example the workshop's node-local `$TMP/dask`); nothing else is expanded, and any
 //! other use of `$` or a backquote is refused. See [`ShellText`].
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -479,7 +479,7 @@ impl Security {
     }
 
     /// A registry record written before clusters had this setting ran plain TCP.
-    fn of_old_record() -> Security {
+    pub(crate) fn of_old_record() -> Security {
         Security::None
     }
 }
@@ -487,63 +487,7 @@ impl Security {
 /// The minimum polling interval in seconds: SLURM's controller is shared by every user.
 pub const MIN_POLL_INTERVAL_SECS: u32 = 5;
 
-/// A fully resolved cluster: what [`crate::script`] renders into a job script.
-///
-/// Build it with [`crate::profile::Profile::resolve`] (profile + overrides), which validates every
-/// field; [`ClusterSpec::validate`] checks again before anything is rendered, so a spec built or
-/// changed by hand cannot smuggle a value into a script either.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClusterSpec {
-    /// The cluster's name: job name, comment tag and worker name prefix.
-    pub name: String,
-    /// The profile it was resolved from (for the card and the registry).
-    pub profile: String,
-    /// SLURM partition (`#SBATCH --partition`).
-    pub partition: String,
-    /// SLURM account (`#SBATCH --account`), if the site needs one.
-    pub account: Option<String>,
-    /// Nodes per job.
-    pub nodes: u32,
-    /// MPI ranks (Dask processes) per node; in the `up` job the scheduler takes one of them.
-    pub workers_per_node: u32,
-    /// Threads per worker (`--nthreads`, `--cpus-per-task`).
-    pub threads_per_worker: u32,
-    /// Time limit in a SLURM format (`30:00`).
-    pub time: String,
-    /// Memory per node for `#SBATCH --mem` (`90000mb`), if any.
-    pub mem: Option<String>,
-    /// Dask's `--memory-limit` per worker, if any (otherwise Dask divides the node's memory).
-    pub memory_limit: Option<String>,
-    /// Network interface for Dask (`--interface`), e.g. `ib0`.
-    pub interface: String,
-    /// Dask's local (spill) directory; may refer to `$TMP` and other job variables.
-    pub local_directory: String,
-    /// Where the Python environment with dask-mpi comes from.
-    pub python_env: PythonEnv,
-    /// Login host for the ssh tunnel line, if known.
-    pub login_host: Option<String>,
-    /// Preferred dashboard port (the scheduler falls back to a free one if it is taken).
-    pub dashboard_port: u16,
-    /// Extra environment variables exported by the job script (values may refer to `$VARS`).
-    pub env: BTreeMap<String, String>,
-    /// Extra arguments for `mpirun`, each passed as one quoted word.
-    pub mpirun_args: Vec<String>,
-    /// `mpirun --map-by` policy.
-    pub map_by: MapBy,
-    /// Minutes without a kernel heartbeat after which the job cancels itself; 0 turns the
-    /// watchdog off. Fractions are allowed (tests use short ones).
-    pub watchdog_minutes: f64,
-    /// Seconds between two `squeue` polls when nothing changes (at least
-    /// [`MIN_POLL_INTERVAL_SECS`]).
-    pub poll_interval_secs: u32,
-    /// Directory for the jobs' `slurm-%j.out` files (absolute; must exist before `sbatch`).
-    pub log_dir: PathBuf,
-    /// Mutual TLS or plain TCP. A record written before this setting existed has none, and its
-    /// cluster ran plain TCP, so a missing value reads as [`Security::None`] (a grow job must
-    /// speak what the running scheduler speaks); new clusters get [`Security::Tls`] unless asked.
-    #[serde(default = "Security::of_old_record")]
-    pub security: Security,
-}
+pub use crate::settings::ClusterSpec;
 
 impl ClusterSpec {
     /// Checks every field; the first problem is returned, naming its field.

@@ -82,12 +82,21 @@ enum Command {
     Use(r#use::UseArgs),
 }
 
-/// A manager error in the magic's words (an interrupt stays an interrupt).
+/// A manager error in the magic's words, with what to type next (an interrupt stays one).
 fn failed(e: ClusterError) -> MagicError {
-    match e {
-        ClusterError::Interrupted => MagicError::Interrupted,
-        other => MagicError::Failed(other.to_string()),
-    }
+    let next_step = match &e {
+        ClusterError::Interrupted => return MagicError::Interrupted,
+        ClusterError::NoCluster(_) => "%cluster list shows them".to_owned(),
+        ClusterError::NoClusters | ClusterError::Ended(_) => {
+            "start one with %cluster up".to_owned()
+        }
+        ClusterError::Exists(name) => format!("pick another name or %cluster cancel {name}"),
+        ClusterError::SchedulerJob { cluster, .. } => {
+            format!("%cluster cancel {cluster} ends the whole cluster")
+        }
+        _ => return MagicError::Failed(e.to_string()),
+    };
+    MagicError::Failed(format!("{e}; {next_step}"))
 }
 
 impl Magic for Cluster {

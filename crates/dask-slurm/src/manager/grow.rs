@@ -19,10 +19,7 @@ impl Clusters {
                 t.state(),
                 ClusterState::Finished | ClusterState::Failed | ClusterState::Cancelling
             ) {
-                return Err(ClusterError::Invalid(format!(
-                    "cluster {} has ended; start a new one with %cluster up",
-                    t.record.name
-                )));
+                return Err(ClusterError::Ended(t.record.name.clone()));
             }
             (t.record.clone(), t.backend.clone())
         };

@@ -18,6 +18,9 @@
 //! and asks each running scheduler over HTTP for its workers (that does not touch slurmctld).
 //! Whoever subscribed is told of every change with a fresh [`ClusterView`].
 //!
+//! Errors say what went wrong in the domain's words; they name no magic (the kernel's magics
+//! add what to type next).
+//!
 //! Locks: a panic while a lock is held (in a subscriber, say) must not take the clusters down
 //! with it, so every lock is taken through [`lock`], which recovers a poisoned lock. Each
 //! critical section leaves the data consistent before it calls anything that may panic.
@@ -87,14 +90,26 @@ pub enum ClusterError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// No cluster of that name.
-    #[error("no cluster named {0}; %cluster list shows them")]
+    #[error("no cluster named {0}")]
     NoCluster(String),
     /// No cluster at all, and none was named.
-    #[error("no cluster yet: start one with %cluster up")]
+    #[error("no cluster yet")]
     NoClusters,
     /// A live cluster of that name exists already.
-    #[error("a cluster named {0} is already running; pick another name or %cluster cancel {0}")]
+    #[error("a cluster named {0} is already running")]
     Exists(String),
+    /// The cluster has ended (or is ending): it cannot grow.
+    #[error("cluster {0} has ended")]
+    Ended(String),
+    /// The job named for removal runs the cluster's scheduler: only cancelling the cluster
+    /// ends it.
+    #[error("job {job} runs the scheduler of cluster {cluster}")]
+    SchedulerJob {
+        /// The cluster.
+        cluster: String,
+        /// The job.
+        job: String,
+    },
     /// The operation does not fit the cluster's state or backend.
     #[error("{0}")]
     Invalid(String),

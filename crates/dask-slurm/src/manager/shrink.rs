@@ -20,10 +20,10 @@ impl Clusters {
                     match t.record.jobs.iter().find(|j| j.id == id) {
                         Some(j) if j.role == JobRole::Grow => name,
                         Some(_) => {
-                            return Err(ClusterError::Invalid(format!(
-                                "job {id} runs the scheduler; %cluster cancel {name} ends the \
-                                 whole cluster"
-                            )))
+                            return Err(ClusterError::SchedulerJob {
+                                cluster: name,
+                                job: id,
+                            })
                         }
                         None => {
                             return Err(ClusterError::Invalid(format!(
