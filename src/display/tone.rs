@@ -111,10 +111,40 @@ mod tests {
     }
 
     #[test]
-    fn every_cluster_state_has_a_distinct_purpose() {
-        assert_eq!(Tone::of_cluster(ClusterState::Running), Tone::Success);
-        assert_eq!(Tone::of_cluster(ClusterState::Failed), Tone::Error);
-        assert_eq!(Tone::of_cluster(ClusterState::Pending), Tone::Warn);
-        assert_eq!(Tone::of_cluster(ClusterState::Finished), Tone::Neutral);
+    fn the_states_a_user_must_tell_apart_look_different() {
+        // Waiting, starting, running, failed and over each need a colour of their own;
+        // cancelling may share waiting's (both are "not ready, nothing wrong").
+        let tones: Vec<Tone> = [
+            ClusterState::Pending,
+            ClusterState::Starting,
+            ClusterState::Running,
+            ClusterState::Failed,
+            ClusterState::Finished,
+        ]
+        .map(Tone::of_cluster)
+        .to_vec();
+        for (i, a) in tones.iter().enumerate() {
+            assert!(
+                !tones[i + 1..].contains(a),
+                "{a:?} is used twice: {tones:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_tone_has_a_style() {
+        let style = include_str!("../../templates/rck_style.html");
+        for tone in [
+            Tone::Neutral,
+            Tone::Brand,
+            Tone::Success,
+            Tone::Warn,
+            Tone::Error,
+        ] {
+            assert!(
+                style.contains(&format!(".{}", tone.css_class())),
+                "no rule for {tone:?} in templates/rck_style.html"
+            );
+        }
     }
 }

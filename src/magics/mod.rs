@@ -5,7 +5,8 @@
 //! run in order, and whatever follows them is Rust for the engine. Arguments are split like a
 //! shell ([`parse`]) and parsed with clap ([`args`]), so every magic has `--help`.
 //!
-//! One file per magic; [`Registry::builtin`] lists them all.
+//! One file per magic (for `%cluster` a folder, one file per subcommand); [`Registry::builtin`]
+//! lists them all.
 
 pub mod args;
 pub mod parse;
