@@ -3,7 +3,7 @@
 //! size and the render time against the targets of the cluster issue: < 200 KB and < 50 ms.
 //! A 10 000-worker card is measured too, to show how the summary scales.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/main/target cargo run --release --example card_render`
+//! Run: `cargo run --release --example card_render` (from the repository root)
 //! (add `-- RUNS` to change the number of timed runs, 200 by default). Exits with status 1
 //! when the 1000-worker card misses a target.
 
