@@ -450,13 +450,28 @@ mod tests {
             dashboard_port: 8787,
             workers: vec![],
         };
-        let mut spec_login = None;
-        let view = dashboard_view(&scheduler, spec_login.take());
+        let user = current_user().unwrap();
+        let view = dashboard_view(&scheduler, None);
         assert_eq!(view.url, "http://uc2n001:8787/status");
-        assert!(
-            view.ssh_command.starts_with("ssh -N -L 8787:uc2n001:8787 "),
-            "{}",
-            view.ssh_command
+        assert_eq!(view.local_url, "http://localhost:8787/status");
+        assert_eq!(
+            view.ssh_command,
+            format!("ssh -N -L 8787:uc2n001:8787 {user}@{}", this_host()),
+            "without a login_host, the tunnel goes through this machine"
+        );
+        let mut spec = crate::profile::Profile::workshop()
+            .resolve(
+                "demo",
+                &crate::settings::Overrides::default(),
+                std::path::Path::new("/home/alice/notebooks"),
+            )
+            .unwrap();
+        spec.login_host = Some("uc2.scc.kit.edu".into());
+        let view = dashboard_view(&scheduler, Some(&spec));
+        assert_eq!(
+            view.ssh_command,
+            format!("ssh -N -L 8787:uc2n001:8787 {user}@uc2.scc.kit.edu"),
+            "the profile's login_host is the tunnel's far end"
         );
     }
 }
