@@ -42,15 +42,6 @@ pub(super) fn run(
         return Ok(Some(Bundle::text(c.script_for_grow(&req).map_err(failed)?)));
     }
     let view = c.grow(req).map_err(failed)?;
-    cluster.cards.show(ctx.out, &view);
-    if grow.wait {
-        super::wait::wait(
-            cluster,
-            ctx,
-            Some(&view.name),
-            None,
-            Duration::from_secs(grow.timeout),
-        )?;
-    }
-    Ok(None)
+    let wait_for = grow.wait.then(|| Duration::from_secs(grow.timeout));
+    super::wait::show_then_wait(cluster, ctx, &view, wait_for)
 }

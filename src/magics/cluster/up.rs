@@ -57,15 +57,6 @@ pub(super) fn run(
         return Ok(Some(Bundle::text(c.script_for_up(&req).map_err(failed)?)));
     }
     let view = c.up(req).map_err(failed)?;
-    cluster.cards.show(ctx.out, &view);
-    if up.wait {
-        super::wait::wait(
-            cluster,
-            ctx,
-            Some(&view.name),
-            None,
-            Duration::from_secs(up.timeout),
-        )?;
-    }
-    Ok(None)
+    let wait_for = up.wait.then(|| Duration::from_secs(up.timeout));
+    super::wait::show_then_wait(cluster, ctx, &view, wait_for)
 }

@@ -41,6 +41,21 @@ pub(super) fn run(
     cluster.card(ctx.out, view)
 }
 
+/// Shows the live card of a cluster just started or grown and, when `wait` is given, waits that
+/// long at most for all its workers (`up --wait`, `grow --wait`).
+pub(super) fn show_then_wait(
+    cluster: &Cluster,
+    ctx: &mut MagicContext<'_>,
+    view: &ClusterView,
+    wait_for: Option<Duration>,
+) -> Result<Option<Bundle>, MagicError> {
+    cluster.cards.show(ctx.out, view);
+    if let Some(timeout) = wait_for {
+        wait(cluster, ctx, Some(&view.name), None, timeout)?;
+    }
+    Ok(None)
+}
+
 /// Waits for `workers` workers (default: all expected) with a progress line that updates in
 /// place; returns the cluster as it was when the target was reached.
 pub(super) fn wait(
