@@ -7,6 +7,11 @@
 //! their own, tagging the text before them with [`PARTIAL_LINE`] so that the kernel shows it
 //! without adding a newline.
 //!
+//! evcxr (patched, `vendor/evcxr/PATCHES.md`) ends that line with a random nonce that it gives
+//! the child, so a cell that prints `EVCXR_EXECUTION_COMPLETE` itself ends no run: without the
+//! nonce, evcxr took it for the end of the run and every later cell showed the output of the
+//! cell before it.
+//!
 //! The child's stderr reaches the kernel through another pipe and another thread of evcxr's, so
 //! the kernel cannot tell from stdout when the cell's stderr is complete. Before it passes on
 //! `EVCXR_EXECUTION_COMPLETE` (written after the cell's code returned), the relay therefore
@@ -36,8 +41,21 @@ pub const STDERR_SYNC: &str = "\u{1}RCK_STDERR_SYNC";
 /// place: `RCK_DISPLAY_BUNDLE {"text/html": "…", …}` (one line of JSON).
 pub const DISPLAY_BUNDLE: &str = "RCK_DISPLAY_BUNDLE";
 
-/// The line with which evcxr's runtime says that a run is complete.
+/// The start of the line with which evcxr's runtime says that a run is complete.
 const EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
+
+/// The variable in which evcxr (patched, vendor/evcxr/PATCHES.md) gives its runtime child a
+/// random nonce that ends the completion line: a cell that prints `EVCXR_EXECUTION_COMPLETE`
+/// itself ends nothing.
+const EXECUTION_NONCE_VAR: &str = "EVCXR_EXECUTION_NONCE";
+
+/// The runtime's completion line in this child: `EVCXR_EXECUTION_COMPLETE` and the nonce.
+fn execution_complete_line() -> String {
+    match std::env::var(EXECUTION_NONCE_VAR) {
+        Ok(nonce) if !nonce.is_empty() => format!("{EXECUTION_COMPLETE} {nonce}"),
+        _ => EXECUTION_COMPLETE.to_owned(),
+    }
+}
 
 /// evcxr's line for a panic of the cell.
 const PANIC_NOTIFICATION: &str = "EVCXR_PANIC_NOTIFICATION";
@@ -62,7 +80,8 @@ pub fn install_in_runtime_child() {
         std::thread::spawn(move || relay_text(reader, writer));
     }
     if let Some((reader, writer)) = interpose(StdStream::Stdout) {
-        std::thread::spawn(move || relay(reader, writer, std::io::stderr()));
+        let complete = execution_complete_line();
+        std::thread::spawn(move || relay(reader, writer, std::io::stderr(), complete));
     }
 }
 
@@ -122,10 +141,11 @@ fn relay_text(mut from: impl Read, mut to: impl Write) {
 const HOLD: Duration = Duration::from_millis(50);
 
 /// Moves `from` to `to` line by line with the markers on lines of their own, writing
-/// [`STDERR_SYNC`] to `stderr` before each completed run (see [`StdoutRelay`]).
-fn relay(from: impl Read + Send + 'static, to: impl Write, stderr: impl Write) {
+/// [`STDERR_SYNC`] to `stderr` before each completed run, which ends with the line `complete`
+/// (see [`StdoutRelay`]).
+fn relay(from: impl Read + Send + 'static, to: impl Write, stderr: impl Write, complete: String) {
     let lines = lines_of(from);
-    let mut relay = StdoutRelay::new(to, stderr);
+    let mut relay = StdoutRelay::new(to, stderr, complete);
     loop {
         let next = if relay.holds_blocks() {
             lines.recv_timeout(HOLD)
@@ -177,6 +197,9 @@ fn lines_of(mut from: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
 struct StdoutRelay<W, E> {
     to: W,
     stderr: E,
+    /// The runtime's completion line (with evcxr's nonce); a cell's own `EVCXR_EXECUTION_COMPLETE`
+    /// is output like any other.
+    complete: String,
     /// The lines of a content block not yet ended, its `EVCXR_BEGIN_CONTENT` line first.
     open_block: Option<Vec<String>>,
     /// Ended blocks held back, in order: `(mime, content, the block's lines)`.
@@ -184,10 +207,11 @@ struct StdoutRelay<W, E> {
 }
 
 impl<W: Write, E: Write> StdoutRelay<W, E> {
-    fn new(to: W, stderr: E) -> Self {
+    fn new(to: W, stderr: E, complete: String) -> Self {
         StdoutRelay {
             to,
             stderr,
+            complete,
             open_block: None,
             held: Vec::new(),
         }
@@ -233,7 +257,7 @@ impl<W: Write, E: Write> StdoutRelay<W, E> {
             self.open_block = Some(vec![line.to_owned()]);
             return;
         }
-        if line == EXECUTION_COMPLETE {
+        if line == self.complete {
             // The blocks that end the run are the cell's value: evcxr collects them.
             let held: Vec<String> = self.held.drain(..).flat_map(|(_, _, l)| l).collect();
             self.write_lines(&held);
@@ -302,11 +326,14 @@ fn split_markers(text: &str) -> Vec<(&str, bool)> {
 mod tests {
     use super::*;
 
+    /// The completion line of these tests' runtime.
+    const NONCED: &str = "EVCXR_EXECUTION_COMPLETE n0nce";
+
     /// Feeds `input` line by line to a [`StdoutRelay`], calling `quiet` where a line is `QUIET`,
     /// and returns (stdout, stderr).
     fn relayed(input: &[&[u8]]) -> (String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut relay = StdoutRelay::new(&mut out, &mut err);
+        let mut relay = StdoutRelay::new(&mut out, &mut err, NONCED.to_owned());
         for &line in input {
             if line == b"QUIET" {
                 relay.quiet();
@@ -325,10 +352,10 @@ mod tests {
     fn markers_get_their_own_line() {
         let (out, err) = relayed(&[
             b"hello",
-            b"no newlineEVCXR_EXECUTION_COMPLETE",
-            b"EVCXR_EXECUTION_COMPLETE",
+            b"no newlineEVCXR_EXECUTION_COMPLETE n0nce",
+            b"EVCXR_EXECUTION_COMPLETE n0nce",
         ]);
-        assert_eq!(out, format!("hello\nno newline{PARTIAL_LINE}\nEVCXR_EXECUTION_COMPLETE\nEVCXR_EXECUTION_COMPLETE\n"));
+        assert_eq!(out, format!("hello\nno newline{PARTIAL_LINE}\nEVCXR_EXECUTION_COMPLETE n0nce\nEVCXR_EXECUTION_COMPLETE n0nce\n"));
         assert_eq!(
             err,
             format!("{STDERR_SYNC}\n{STDERR_SYNC}\n"),
@@ -337,16 +364,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cell_that_prints_the_marker_ends_nothing() {
+        let (out, err) = relayed(&[
+            b"EVCXR_EXECUTION_COMPLETE",
+            b"EVCXR_BEGIN_CONTENT text/html",
+            b"<b>x</b>",
+            b"EVCXR_END_CONTENT",
+            b"EVCXR_EXECUTION_COMPLETE",
+            b"after",
+            b"EVCXR_EXECUTION_COMPLETE n0nce",
+        ]);
+        assert_eq!(
+            out,
+            format!("EVCXR_EXECUTION_COMPLETE\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>x</b>\"}}\nEVCXR_EXECUTION_COMPLETE\nafter\n{NONCED}\n"),
+            "the cell's own marker lines are output, and the block they follow is shown in place"
+        );
+        assert_eq!(err, format!("{STDERR_SYNC}\n"), "one run, one sync");
+    }
+
+    #[test]
     fn the_threaded_relay_passes_everything_on() {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         relay(
-            &b"a\nEVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\nb\nEVCXR_EXECUTION_COMPLETE\nrest"[..],
+            &b"a\nEVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\nb\nEVCXR_EXECUTION_COMPLETE n0nce\nrest"[..],
             &mut out,
             &mut err,
+            NONCED.to_owned(),
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            format!("a\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>x</b>\"}}\nb\nEVCXR_EXECUTION_COMPLETE\nrest\n")
+            format!("a\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>x</b>\"}}\nb\nEVCXR_EXECUTION_COMPLETE n0nce\nrest\n")
         );
         assert_eq!(String::from_utf8(err).unwrap(), format!("{STDERR_SYNC}\n"));
     }
@@ -373,12 +420,12 @@ mod tests {
             b"bold",
             b"EVCXR_END_CONTENT",
             b"after",
-            b"EVCXR_EXECUTION_COMPLETE",
+            b"EVCXR_EXECUTION_COMPLETE n0nce",
         ]);
         assert_eq!(
             out,
             format!(
-                "before\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>bold</b>\\n<i>two lines</i>\",\"text/plain\":\"bold\"}}\nafter\nEVCXR_EXECUTION_COMPLETE\n"
+                "before\n{DISPLAY_BUNDLE} {{\"text/html\":\"<b>bold</b>\\n<i>two lines</i>\",\"text/plain\":\"bold\"}}\nafter\nEVCXR_EXECUTION_COMPLETE n0nce\n"
             )
         );
     }
@@ -392,11 +439,11 @@ mod tests {
         ];
         let mut input: Vec<&[u8]> = vec![b"text"];
         input.extend(block);
-        input.push(b"EVCXR_EXECUTION_COMPLETE");
+        input.push(b"EVCXR_EXECUTION_COMPLETE n0nce");
         let (out, err) = relayed(&input);
         assert_eq!(
             out,
-            "text\nEVCXR_BEGIN_CONTENT text/html\n<b>42</b>\nEVCXR_END_CONTENT\nEVCXR_EXECUTION_COMPLETE\n"
+            "text\nEVCXR_BEGIN_CONTENT text/html\n<b>42</b>\nEVCXR_END_CONTENT\nEVCXR_EXECUTION_COMPLETE n0nce\n"
         );
         assert_eq!(err, format!("{STDERR_SYNC}\n"));
     }
@@ -408,12 +455,12 @@ mod tests {
             b"<svg/>",
             b"EVCXR_END_CONTENT",
             b"QUIET",
-            b"EVCXR_EXECUTION_COMPLETE",
+            b"EVCXR_EXECUTION_COMPLETE n0nce",
         ]);
         assert_eq!(
             out,
             format!(
-                "{DISPLAY_BUNDLE} {{\"image/svg+xml\":\"<svg/>\"}}\nEVCXR_EXECUTION_COMPLETE\n"
+                "{DISPLAY_BUNDLE} {{\"image/svg+xml\":\"<svg/>\"}}\nEVCXR_EXECUTION_COMPLETE n0nce\n"
             )
         );
     }
@@ -424,11 +471,11 @@ mod tests {
             b"EVCXR_BEGIN_CONTENT text/html",
             b"<b>",
             b"EVCXR_PANIC_NOTIFICATION",
-            b"EVCXR_EXECUTION_COMPLETE",
+            b"EVCXR_EXECUTION_COMPLETE n0nce",
         ]);
         assert_eq!(
             out,
-            "EVCXR_BEGIN_CONTENT text/html\n<b>\nEVCXR_PANIC_NOTIFICATION\nEVCXR_EXECUTION_COMPLETE\n"
+            "EVCXR_BEGIN_CONTENT text/html\n<b>\nEVCXR_PANIC_NOTIFICATION\nEVCXR_EXECUTION_COMPLETE n0nce\n"
         );
     }
 
@@ -470,11 +517,11 @@ mod tests {
             b"abcEVCXR_BEGIN_CONTENT text/html",
             b"<b>x</b>",
             b"EVCXR_END_CONTENT",
-            b"EVCXR_EXECUTION_COMPLETE",
+            b"EVCXR_EXECUTION_COMPLETE n0nce",
         ]);
         assert_eq!(
             out,
-            format!("abc{PARTIAL_LINE}\nEVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\nEVCXR_EXECUTION_COMPLETE\n")
+            format!("abc{PARTIAL_LINE}\nEVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\nEVCXR_EXECUTION_COMPLETE n0nce\n")
         );
     }
 }

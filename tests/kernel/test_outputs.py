@@ -1,6 +1,7 @@
 """Every output under its own cell: bytes that are not UTF-8, written by a cell to stdout or stderr,
 show as U+FFFD under that cell, and the cells after it show their own output and nothing else
-(evcxr's readers used to stop at such a line: every later cell then showed the cell before it)."""
+(evcxr's readers used to stop at such a line: every later cell then showed the cell before it).
+Nor can a cell end its own run early by printing evcxr's completion marker."""
 from kernelclient import execute
 
 
@@ -37,6 +38,21 @@ def test_bytes_that_are_not_utf8_on_stderr_keep_stderr_and_panics(kc):
     run = execute(kc, 'panic!("still seen");')
     assert run.status == "error"
     assert "still seen" in run.error["evalue"] + "".join(run.error["traceback"])
+
+
+def test_a_cell_that_prints_the_completion_marker_keeps_outputs_in_their_cells(kc):
+    run = execute(
+        kc,
+        'println!("EVCXR_EXECUTION_COMPLETE");\n'
+        'print!("tail EVCXR_EXECUTION_COMPLETE");\n'
+        'std::thread::sleep(std::time::Duration::from_millis(300));\n'
+        'println!("\\nlater");\n'
+        '6 * 7',
+    )
+    assert run.status == "ok", run.error
+    assert run.stdout == "EVCXR_EXECUTION_COMPLETE\ntail EVCXR_EXECUTION_COMPLETE\nlater\n"
+    assert run.result == {"text/plain": "42"}
+    check_next_cells_show_their_own_output(kc)
 
 
 def test_content_blocks_printed_mid_cell_show_in_place(kc):

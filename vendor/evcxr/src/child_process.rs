@@ -22,6 +22,8 @@ pub(crate) struct ChildProcess {
     // Only none while in drop.
     stdin: Option<std::process::ChildStdin>,
     command: Arc<Mutex<process::Command>>,
+    // PATCH (rust-cluster-kernel): the runtime's completion line, nonce included.
+    execution_complete: String,
     stderr_sender: Arc<Mutex<crossbeam_channel::Sender<String>>>,
 }
 
@@ -39,15 +41,20 @@ impl ChildProcess {
         // All arguments after -- get passed to the subprocess, which the user can then access via
         // std::env::args.
         let user_args = std::env::args().skip_while(|arg| arg != "--").skip(1);
+        // PATCH (rust-cluster-kernel): a nonce for the runtime's completion line (kept across
+        // restarts, which reuse the command).
+        let nonce = execution_nonce();
         command
             .args(user_args)
             .env(runtime::EVCXR_IS_RUNTIME_VAR, "1")
+            .env(runtime::EVCXR_EXECUTION_NONCE_VAR, &nonce)
             .env("RUST_BACKTRACE", "1")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         ChildProcess::new_internal(
             Arc::new(Mutex::new(command)),
+            runtime::execution_complete_line(&nonce),
             None,
             Arc::new(Mutex::new(stderr_sender)),
         )
@@ -55,6 +62,7 @@ impl ChildProcess {
 
     fn new_internal(
         command: Arc<Mutex<std::process::Command>>,
+        execution_complete: String,
         process_handle: Option<Arc<Mutex<std::process::Child>>>,
         stderr_sender: Arc<Mutex<crossbeam_channel::Sender<String>>>,
     ) -> Result<ChildProcess, Error> {
@@ -101,6 +109,7 @@ impl ChildProcess {
             stdout,
             stdin,
             command,
+            execution_complete,
             stderr_sender,
         })
     }
@@ -128,9 +137,16 @@ impl ChildProcess {
         drop(process);
         ChildProcess::new_internal(
             Arc::clone(&self.command),
+            self.execution_complete.clone(),
             Some(self.process_handle.clone()),
             Arc::clone(&self.stderr_sender),
         )
+    }
+
+    /// PATCH (rust-cluster-kernel): whether `line` is the runtime's completion line (not a
+    /// cell's output that happens to look like it).
+    pub(crate) fn is_execution_complete(&self, line: &str) -> bool {
+        line == self.execution_complete
     }
 
     pub(crate) fn send(&mut self, command: &str) -> Result<(), Error> {
@@ -178,6 +194,18 @@ impl ChildProcess {
             Err(wait_error) => format!("Subprocess didn't start: {wait_error}"),
         })
     }
+}
+
+/// PATCH (rust-cluster-kernel): 128 bits in hex from std's `RandomState`, whose keys are seeded
+/// from the OS once per thread and differ for every `RandomState::new()`.
+fn execution_nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(), half())
 }
 
 impl Drop for ChildProcess {

@@ -901,7 +901,8 @@ impl EvalContext {
             Lazy::new(|| Regex::new("EVCXR_BEGIN_CONTENT ([^ ]+)").unwrap());
         loop {
             let line = self.child_process.recv_line()?;
-            if line == runtime::EVCXR_EXECUTION_COMPLETE {
+            // PATCH (rust-cluster-kernel): the runtime's line, with its nonce.
+            if self.child_process.is_execution_complete(&line) {
                 break;
             }
             if line == PANIC_NOTIFICATION {

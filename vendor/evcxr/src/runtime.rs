@@ -16,6 +16,20 @@ use std::{self};
 
 pub(crate) const EVCXR_IS_RUNTIME_VAR: &str = "EVCXR_IS_RUNTIME";
 pub(crate) const EVCXR_EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
+// PATCH (rust-cluster-kernel): the parent puts a random nonce here, and the runtime ends its
+// completion line with it, so that a cell that prints `EVCXR_EXECUTION_COMPLETE` does not end
+// its own run early and shift every later output by one cell.
+pub(crate) const EVCXR_EXECUTION_NONCE_VAR: &str = "EVCXR_EXECUTION_NONCE";
+
+/// PATCH (rust-cluster-kernel): the line with which the runtime says that a run is complete:
+/// `EVCXR_EXECUTION_COMPLETE` and the nonce, if the parent gave one.
+pub(crate) fn execution_complete_line(nonce: &str) -> String {
+    if nonce.is_empty() {
+        EVCXR_EXECUTION_COMPLETE.to_owned()
+    } else {
+        format!("{EVCXR_EXECUTION_COMPLETE} {nonce}")
+    }
+}
 pub(crate) const WRAP_RUSTC_ENV: &str = "EVCXR_RUSTC_WRAPPER";
 pub(crate) const FORCE_DYLIB_ENV: &str = "EVCXR_FORCE_DYLIB";
 
@@ -32,6 +46,8 @@ pub fn runtime_hook() {
 }
 
 struct Runtime {
+    // PATCH (rust-cluster-kernel): what the runtime prints after each run.
+    execution_complete: String,
     shared_objects: Vec<libloading::Library>,
     variable_store_ptr: *mut std::os::raw::c_void,
     // Our variable store is permitted to contain non-Send types (e.g. Rc), therefore we need to be
@@ -42,6 +58,10 @@ struct Runtime {
 impl Runtime {
     fn new() -> Runtime {
         Runtime {
+            // PATCH (rust-cluster-kernel)
+            execution_complete: execution_complete_line(
+                &std::env::var(EVCXR_EXECUTION_NONCE_VAR).unwrap_or_default(),
+            ),
             shared_objects: Vec::new(),
             variable_store_ptr: std::ptr::null_mut(),
             _phantom_rc: PhantomData,
@@ -82,7 +102,8 @@ impl Runtime {
                 .get::<extern "C" fn(*mut c_void) -> *mut c_void>(fn_name.as_bytes())?;
             self.variable_store_ptr = user_fn(self.variable_store_ptr);
         }
-        println!("{EVCXR_EXECUTION_COMPLETE}");
+        // PATCH (rust-cluster-kernel): with the parent's nonce.
+        println!("{}", self.execution_complete);
         self.shared_objects.push(shared_object);
         Ok(())
     }
