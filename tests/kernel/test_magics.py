@@ -52,3 +52,24 @@ def test_time_wraps_a_cell(kc):
 def test_line_magics_then_rust(kc):
     run = execute(kc, "%env RCK_MIXED=1\nstd::env::var(\"RCK_MIXED\").unwrap()")
     assert run.result["text/plain"] == '"1"'
+
+
+def test_dep_with_a_relative_path_resolves_against_the_notebooks_directory(kc, tmp_path):
+    """`:dep x = { path = "../x" }` in a shared notebook means next to the notebook's folder
+    (%cd), not next to evcxr's build directory or the kernel's starting directory."""
+    crate = tmp_path / "shapes"
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text('[package]\nname = "shapes"\nversion = "0.1.0"\nedition = "2021"\n')
+    (crate / "src" / "lib.rs").write_text("pub fn sides(name: &str) -> u32 { if name == \"hexagon\" { 6 } else { 0 } }\n")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    try:
+        assert execute(kc, f"%cd {notebooks}").status == "ok"
+        run = execute(kc, ':dep shapes = { path = "../shapes" }')
+        assert run.status == "ok", run.error
+        assert execute(kc, 'shapes::sides("hexagon")').result == {"text/plain": "6"}
+        run = execute(kc, ':dep missing = { path = "../no-such-crate" }')
+        assert run.status == "error"
+        assert "no-such-crate" in run.error["evalue"]
+    finally:
+        execute(kc, f"%cd {os.getcwd()}")
