@@ -56,6 +56,7 @@ pub const ERROR_DETAIL_LINES: usize = 40;
 ///     dashboard: None,
 ///     last_error: None,
 ///     tls: None,
+///     python_env: None,
 ///     updated_at: "2026-05-01T14:03:22+02:00".into(),
 /// };
 /// let card = cluster_card(&view);

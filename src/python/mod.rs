@@ -2,8 +2,10 @@
 //! first use and drives as a Jupyter *client*, with the protocol code of [`crate::protocol`].
 //!
 //! - The interpreter is the cluster's: `%python_env --python`, else `RUST_CLUSTER_KERNEL_PYTHON`,
-//!   else `python_env/bin/python` of the default profile (the env that runs dask-mpi), else
-//!   `python3` on PATH.
+//!   else `bin/python` of the `python_env` of the cluster that `%%python` is bound to (so that
+//!   the client's Dask is the cluster's), else that of the default profile, else `python3` on
+//!   PATH. When the cluster to bind to runs another Python than the sub-kernel, the next cell
+//!   starts a fresh sub-kernel on the cluster's, and says so.
 //! - The sub-kernel's stream, display_data, update_display_data and clear_output messages are
 //!   forwarded under the running cell; its execute_result becomes the cell's result and its
 //!   error the cell's error, so rich reprs (Dask's Client and arrays, images) render as in a
@@ -25,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use dask_slurm::manager::Clusters;
-use dask_slurm::model::ClusterState;
+use dask_slurm::model::{ClusterState, ClusterView};
 use dask_slurm::tls::{self, ClientTls};
 use serde_json::{Map, Value};
 
@@ -91,22 +93,26 @@ impl PythonBridge {
     /// The interpreter the next sub-kernel would run on.
     pub fn choice(&self) -> PythonChoice {
         let chosen = self.lock().chosen_python.clone();
-        self.choose(chosen)
+        self.choose(chosen, self.live_cluster().as_ref())
     }
 
-    /// The interpreter, given the one `%python_env --python` chose (it reads the profiles).
-    fn choose(&self, chosen: Option<PathBuf>) -> PythonChoice {
+    /// The interpreter, given the one `%python_env --python` chose and the cluster to bind to
+    /// (it reads the profiles when neither decides).
+    fn choose(&self, chosen: Option<PathBuf>, cluster: Option<&ClusterView>) -> PythonChoice {
         if let Some(python) = chosen {
             return PythonChoice {
                 python,
                 source: "%python_env --python".into(),
             };
         }
-        if let Some(python) = std::env::var_os(PYTHON_VARIABLE).filter(|v| !v.is_empty()) {
+        if let Some(python) = python_variable() {
             return PythonChoice {
                 python: python.into(),
                 source: format!("${PYTHON_VARIABLE}"),
             };
+        }
+        if let Some(choice) = cluster.and_then(cluster_python) {
+            return choice;
         }
         if let Ok(Some(env)) = self.clusters.python_env(None) {
             let python = PathBuf::from(expand_path(&env)).join("bin/python");
@@ -166,11 +172,28 @@ impl PythonBridge {
         out: &Output,
         interrupt: &Interrupt,
     ) -> Result<Option<Bundle>, ErrorReport> {
-        let target = self.target_cluster();
+        let cluster = self.live_cluster();
         let mut state = self.lock();
         if let Some(status) = state.kernel.as_mut().and_then(|k| k.exited()) {
             state.kernel = None;
             state.ended = Some(status.to_string());
+        }
+        // A cluster with a Python of its own gets a client on that Python, unless the user chose one.
+        let explicit = state.chosen_python.is_some() || python_variable().is_some();
+        if let (false, Some(running), Some(wanted)) = (
+            explicit,
+            state.kernel.as_ref(),
+            cluster.as_ref().and_then(cluster_python),
+        ) {
+            if running.python != wanted.python {
+                out.stderr(&format!(
+                    "%%python now runs on {} ({}): a fresh Python kernel starts there, and the \
+                     variables of the previous one are gone.\n",
+                    wanted.python.display(),
+                    wanted.source
+                ));
+                state.kernel = None;
+            }
         }
         if state.kernel.is_none() {
             if let Some(how) = state.ended.take() {
@@ -180,16 +203,18 @@ impl PythonBridge {
             }
             // Chosen only when one starts: a running kernel keeps its interpreter, and the
             // profiles are not read again for every cell.
-            let choice = self.choose(state.chosen_python.clone());
+            let choice = self.choose(state.chosen_python.clone(), cluster.as_ref());
             let kernel = SubKernel::start(&choice.python, self.comm_sink())
                 .map_err(|e| ErrorReport::new("PythonKernelError", e))?;
             state.kernel = Some(kernel);
         }
         let kernel = state.kernel.as_mut().expect("started above");
         *lock_output(&self.comm_output) = Some(out.clone());
-        if let Some((name, address, client_tls)) = target.filter(|(name, address, _)| {
-            kernel.bound_to.as_ref() != Some(&(name.clone(), address.clone()))
-        }) {
+        if let Some((name, address, client_tls)) =
+            cluster.and_then(bind_target).filter(|(name, address, _)| {
+                kernel.bound_to.as_ref() != Some(&(name.clone(), address.clone()))
+            })
+        {
             let bind = bind_code(&name, &address, client_tls.as_ref());
             match kernel.execute(&bind, true, &mut |_| {}, &|| false) {
                 Ok(_) => kernel.bound_to = Some((name, address)),
@@ -252,15 +277,12 @@ impl PythonBridge {
         })
     }
 
-    /// The cluster to bind to: the one of `%cluster use`, else the newest; only while it has a
-    /// scheduler and has not ended. Its name, scheduler address and client certificate.
-    fn target_cluster(&self) -> Option<(String, String, Option<ClientTls>)> {
+    /// The cluster to bind to: the one of `%cluster use`, else the newest; only while it has
+    /// not ended.
+    fn live_cluster(&self) -> Option<ClusterView> {
         let chosen = self.lock().chosen_cluster.clone();
         let view = self.clusters.status(chosen.as_deref()).ok()?;
-        if matches!(view.state, ClusterState::Finished | ClusterState::Failed) {
-            return None;
-        }
-        Some((view.name, view.scheduler?.address, view.tls))
+        (!matches!(view.state, ClusterState::Finished | ClusterState::Failed)).then_some(view)
     }
 
     fn stopped(&self, state: &mut BridgeState, stopped: Stopped) -> ErrorReport {
@@ -286,6 +308,27 @@ impl PythonBridge {
     fn lock(&self) -> std::sync::MutexGuard<'_, BridgeState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// What binding to `cluster` takes, once its scheduler runs: its name, scheduler address and
+/// client certificate.
+fn bind_target(cluster: ClusterView) -> Option<(String, String, Option<ClientTls>)> {
+    Some((cluster.name, cluster.scheduler?.address, cluster.tls))
+}
+
+/// The interpreter of the Python environment that `cluster` activates, if it has one here.
+fn cluster_python(cluster: &ClusterView) -> Option<PythonChoice> {
+    let env = cluster.python_env.as_deref()?;
+    let python = PathBuf::from(expand_path(env)).join("bin/python");
+    python.exists().then(|| PythonChoice {
+        python,
+        source: format!("python_env of cluster {} ({env})", cluster.name),
+    })
+}
+
+/// `RUST_CLUSTER_KERNEL_PYTHON`, when it is set and not empty.
+fn python_variable() -> Option<std::ffi::OsString> {
+    std::env::var_os(PYTHON_VARIABLE).filter(|v| !v.is_empty())
 }
 
 fn lock_output(output: &Mutex<Option<Output>>) -> std::sync::MutexGuard<'_, Option<Output>> {

@@ -1,6 +1,6 @@
 """%%python bound to a cluster on the real lab SLURM: Client() with no arguments reaches the
-cluster's scheduler, a dask.array computation runs on its dask-mpi workers, and %cluster use
-switches the binding."""
+cluster's scheduler, a dask.array computation runs on its dask-mpi workers, %%python runs on the
+cluster's own Python (its python_env), and %cluster use switches the binding."""
 import json
 
 import pytest
@@ -10,13 +10,30 @@ from slurm_lab import squeue_ids
 pytestmark = pytest.mark.slurm
 
 
-def test_dask_array_runs_on_the_clusters_workers(kernel):
-    up = kernel.run("%cluster up pyarray --wait --timeout 120")
+def python_env_of_its_own(base, venv):
+    """A Python environment directory that is the lab venv under another name: its bin/python
+    and bin/activate lead to the venv and mark the processes as run from here."""
+    bin_dir = base / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nRCK_WRAPPED_ENV=1 exec "{venv}/bin/python" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    (bin_dir / "activate").write_text(f'. "{venv}/bin/activate"\nexport RCK_WRAPPED_ENV=1\n')
+    return base
+
+
+def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
+    # Before any cluster: the interpreter is the default profile's python_env (the lab venv).
+    before = kernel.run("%%python\nimport os\nprint(os.environ.get('RCK_WRAPPED_ENV'))")
+    assert before.status == "ok" and before.stdout == "None\n", before.reply["content"]
+    assert "python_env of the default profile" in kernel.run("%python_env").result["text/plain"]
+    env_dir = python_env_of_its_own(tmp_path / "cluster-env", lab_env["RCK_DASK_VENV"])
+    up = kernel.run(f"%cluster up pyarray --python-env {env_dir} --wait --timeout 120")
     assert up.status == "ok", up.reply["content"]
     try:
-        env = kernel.run("%python_env")
-        # The interpreter comes from the profile's python_env (the venv that runs dask-mpi).
-        assert "python_env of the default profile" in env.result["text/plain"]
+        # The cluster's own Python now: %python_env says so, and the next cell moves there.
+        env = kernel.run("%python_env").result["text/plain"]
+        assert f"interpreter  {env_dir}/bin/python" in env
+        assert f"python_env of cluster pyarray ({env_dir})" in env
         run = kernel.run(
             "%%python\n"
             "import json, os\n"
@@ -28,12 +45,16 @@ def test_dask_array_runs_on_the_clusters_workers(kernel):
             "with get_task_stream() as stream:\n"
             "    total = float(y.sum().compute())\n"
             "print(json.dumps({'address': client.scheduler.address, 'cluster': os.environ['RCK_CLUSTER_NAME'],\n"
-            "                  'workers': sorted(client.run(os.getpid)), 'ran_on': sorted({t['worker'] for t in stream.data})}))\n"
+            "                  'workers': sorted(client.run(os.getpid)), 'ran_on': sorted({t['worker'] for t in stream.data}),\n"
+            "                  'here': os.environ.get('RCK_WRAPPED_ENV'), 'there': sorted(set(client.run(os.environ.get, 'RCK_WRAPPED_ENV').values()))}))\n"
             "client",
             timeout=300,
         )
         assert run.status == "ok", run.reply["content"]
+        assert f"%%python now runs on {env_dir}/bin/python" in run.stderr
         seen = json.loads(run.stdout.strip().splitlines()[-1])
+        # Client and workers both run from the cluster's environment.
+        assert seen["here"] == "1" and seen["there"] == ["1"]
         status = kernel.run("%cluster status pyarray").of("display_data")[-1]["content"]["data"]["text/plain"]
         assert seen["address"] in status  # the scheduler of this cluster
         assert seen["cluster"] == "pyarray"

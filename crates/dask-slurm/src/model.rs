@@ -279,6 +279,10 @@ pub struct ClusterView {
     /// How clients authenticate: the CA, certificate and key presented to a mutual-TLS
     /// scheduler, or `None` for a plain `tcp://` one that anyone on the network can use.
     pub tls: Option<ClientTls>,
+    /// The directory of the Python environment that the cluster activates (`python_env`, as
+    /// written, `$VAR`s unexpanded), for clients on this side to use the same Python and Dask;
+    /// `None` for a packed environment staged to the nodes or the inherited one.
+    pub python_env: Option<String>,
     /// When this view was taken (RFC 3339), so that a card shows how fresh it is.
     pub updated_at: String,
 }

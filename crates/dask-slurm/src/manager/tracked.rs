@@ -9,7 +9,7 @@ use super::backend::Backend;
 use crate::model::{ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView};
 use crate::registry::ClusterRecord;
 use crate::slurm::{current_user, JobState, JobStatus};
-use crate::spec::ClusterSpec;
+use crate::spec::{ClusterSpec, PythonEnv};
 
 /// One cluster as the manager follows it.
 pub(super) struct Tracked {
@@ -146,6 +146,10 @@ impl Tracked {
             workers_expected: self.workers_expected(),
             last_error,
             tls: self.record.tls.clone(),
+            python_env: self.record.spec.as_ref().and_then(|s| match &s.python_env {
+                PythonEnv::Activate(dir) => Some(dir.clone()),
+                PythonEnv::Inherit | PythonEnv::Staged(_) => None,
+            }),
             updated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
     }
