@@ -102,10 +102,14 @@ use rck_display::DebugDisplay as _;
 let _rck_engine_warm = ();
 "#;
 
+/// The prelude with the one-compile display on, as a session starts.
+pub(super) fn prelude_code() -> String {
+    format!("{DEBUG_DISPLAY_ON}{PRELUDE}")
+}
+
 /// Evaluates the prelude (again after `:clear`, which removes every item).
 pub(super) fn run_prelude(ctx: &mut evcxr::CommandContext, format: &ValueFormat) {
-    let code = format!("{}{}", DEBUG_DISPLAY_ON, PRELUDE);
-    if let Err(e) = ctx.execute(&code) {
+    if let Err(e) = ctx.execute(&prelude_code()) {
         tracing::warn!("the jupyter prelude did not compile: {e}");
     }
     if !format.is_default() {

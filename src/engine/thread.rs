@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::prelude::{run_prelude, switch_display, FormatChange, ValueFormat};
+use super::prelude::{prelude_code, run_prelude, switch_display, FormatChange, ValueFormat};
 use super::settings::{turn_on_dependency_cache, ProcessEnv};
 use super::text_twin::with_text_twin;
 use super::{lost_variables_sentence, CellValue, Completions};
@@ -44,8 +44,19 @@ pub(super) fn engine_thread(
     // Taken before evcxr spawns its runtime child, which inherits exactly this state.
     let mut process_env = ProcessEnv::now();
     let started = std::time::Instant::now();
-    let created = evcxr::CommandContext::new();
-    tracing::info!("evcxr's context created in {:?}", started.elapsed());
+    let mut value_format = ValueFormat::default();
+    // evcxr compiles something to create its context; the prelude instead of its `42` (patched
+    // evcxr, vendor/evcxr/PATCHES.md) saves a compilation before the first cell. Should the
+    // prelude not compile on this machine, the context is created as usual and the prelude's
+    // warning logged.
+    let created = evcxr::CommandContext::with_initial_code(&prelude_code()).or_else(|e| {
+        tracing::warn!("the prelude did not compile as evcxr's first code: {e}");
+        evcxr::CommandContext::new().map(|(mut ctx, outputs)| {
+            run_prelude(&mut ctx, &value_format);
+            (ctx, outputs)
+        })
+    });
+    tracing::info!("evcxr's context and prelude ready in {:?}", started.elapsed());
     let (mut ctx, outputs) = match created {
         Ok(pair) => pair,
         Err(e) => {
@@ -61,8 +72,6 @@ pub(super) fn engine_thread(
     forward(outputs.stdout, out_tx);
     forward(outputs.stderr, err_tx);
     turn_on_dependency_cache(&mut ctx);
-    let mut value_format = ValueFormat::default();
-    run_prelude(&mut ctx, &value_format);
     tracing::info!("engine ready {:?} after start", started.elapsed());
     let mut primer = super::primer::Primer::default();
     loop {

@@ -47,6 +47,14 @@ impl CommandContext {
         Ok((command_context, eval_context_outputs))
     }
 
+    /// PATCH (rust-cluster-kernel): like `new`, with `code` as the first evaluation (see
+    /// `EvalContext::with_initial_code`); `code` is Rust code, not `:` commands.
+    pub fn with_initial_code(code: &str) -> Result<(CommandContext, EvalContextOutputs), Error> {
+        let (eval_context, eval_context_outputs) = EvalContext::with_initial_code(code)?;
+        let command_context = CommandContext::with_eval_context(eval_context);
+        Ok((command_context, eval_context_outputs))
+    }
+
     pub fn with_eval_context(eval_context: EvalContext) -> CommandContext {
         CommandContext {
             print_timings: false,

@@ -364,10 +364,20 @@ impl Default for EvalCallbacks<'_> {
 
 impl EvalContext {
     pub fn new() -> Result<(EvalContext, EvalContextOutputs), Error> {
+        Self::with_initial_code("42")
+    }
+
+    /// PATCH (rust-cluster-kernel): like `new`, but the first evaluation, which every context
+    /// needs (see `with_subprocess_command`), is `code` instead of `42`, so that code that a
+    /// frontend evaluates at start anyway does not cost a compilation of its own.
+    pub fn with_initial_code(code: &str) -> Result<(EvalContext, EvalContextOutputs), Error> {
         fix_path();
 
         let current_exe = std::env::current_exe()?;
-        Self::with_subprocess_command(std::process::Command::new(current_exe))
+        Self::with_subprocess_command_and_initial_code(
+            std::process::Command::new(current_exe),
+            code,
+        )
     }
 
     fn apply_platform_specific_vars(config: &Config, command: &mut std::process::Command) {
@@ -417,7 +427,15 @@ impl EvalContext {
     }
 
     pub fn with_subprocess_command(
+        subprocess_command: std::process::Command,
+    ) -> Result<(EvalContext, EvalContextOutputs), Error> {
+        Self::with_subprocess_command_and_initial_code(subprocess_command, "42")
+    }
+
+    // PATCH (rust-cluster-kernel): `with_subprocess_command` with the first evaluation's code.
+    fn with_subprocess_command_and_initial_code(
         mut subprocess_command: std::process::Command,
+        initial_code: &str,
     ) -> Result<(EvalContext, EvalContextOutputs), Error> {
         let parsed_config = toml_parse::ConfigToml::find_then_parse()?;
         let tmpdir_var = parsed_config.get_tmp_dir()?;
@@ -447,20 +465,23 @@ impl EvalContext {
             stdout: stdout_receiver,
             stderr: stderr_receiver,
         };
-        if context.committed_state.linker() == "lld" && context.eval("42").is_err() {
+        // PATCH (rust-cluster-kernel): `initial_code` instead of `42`; when lld fails, the
+        // system linker is tried with it too (the first evaluation must succeed either way).
+        let mut first = context.eval(initial_code);
+        if first.is_err() && context.committed_state.linker() == "lld" {
             context.committed_state.set_linker("system".to_owned());
-        } else {
-            // We need to eval something anyway, otherwise rust-analyzer crashes when trying to get
-            // completions. Not 100% sure. Just writing Cargo.toml isn't sufficient.
-            if let Err(error) = context.eval("42") {
-                drop(context);
-                let mut stderr = String::new();
-                while let Ok(line) = outputs.stderr.recv() {
-                    stderr.push_str(&line);
-                    stderr.push('\n');
-                }
-                return Err(format!("{stderr}{error}").into());
+            first = context.eval(initial_code);
+        }
+        // We need to eval something anyway, otherwise rust-analyzer crashes when trying to get
+        // completions. Not 100% sure. Just writing Cargo.toml isn't sufficient.
+        if let Err(error) = first {
+            drop(context);
+            let mut stderr = String::new();
+            while let Ok(line) = outputs.stderr.recv() {
+                stderr.push_str(&line);
+                stderr.push('\n');
             }
+            return Err(format!("{stderr}{error}").into());
         }
         context.initial_config = context.committed_state.config.clone();
         Ok((context, outputs))
