@@ -56,7 +56,10 @@ pub(super) fn engine_thread(
             (ctx, outputs)
         })
     });
-    tracing::info!("evcxr's context and prelude ready in {:?}", started.elapsed());
+    tracing::info!(
+        "evcxr's context and prelude ready in {:?}",
+        started.elapsed()
+    );
     let (mut ctx, outputs) = match created {
         Ok(pair) => pair,
         Err(e) => {
