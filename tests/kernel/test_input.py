@@ -154,3 +154,23 @@ def test_a_replayed_or_unsigned_input_reply_is_ignored(kc):
     kc.input("second")
     run = finish(kc, msg_id)
     assert run.result["text/plain"] == '"second"'
+
+
+def test_interrupt_ends_a_cell_that_reads_std_io_stdin(kernel, kc):
+    """std::io::stdin() in a cell is evcxr's command pipe, which no frontend writes to: such a
+    cell waits until it is interrupted (README, "Rust cells"); the kernel goes on after that."""
+    km, _ = kernel
+    code = 'println!("reading");\nlet mut line = String::new();\nstd::io::stdin().read_line(&mut line).unwrap();'
+    msg_id = kc.execute(code, allow_stdin=True)
+    # Once "reading" is out, the cell is in read_line.
+    while True:
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            assert msg["content"]["text"] == "reading\n"
+            break
+    km.interrupt_kernel()
+    reply = shell_reply(kc, msg_id)["content"]
+    collect(kc, msg_id)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    assert "stopped while it ran" in reply["evalue"]
+    assert execute(kc, "1 + 2").result["text/plain"] == "3"
