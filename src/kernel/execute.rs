@@ -33,8 +33,11 @@ impl Kernel {
             "execute_input",
             json!({"code": r.code, "execution_count": count}),
         );
-        self.interrupt.reset();
-        self.executing.store(true, Ordering::SeqCst);
+        {
+            let _no_interrupt_in_progress = self.lock_interrupts();
+            self.interrupt.reset();
+            self.executing.store(true, Ordering::SeqCst);
+        }
         // `?path` (IPython's help syntax) opens the documentation in the pager.
         let mut payload = Vec::new();
         let result = match help_target(&r.code) {

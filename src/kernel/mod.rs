@@ -24,7 +24,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -106,6 +106,10 @@ pub struct Kernel {
     interrupt: Interrupt,
     /// Whether an execute_request is being handled (an interrupt outside one does nothing).
     executing: AtomicBool,
+    /// Held by an interrupt from start to end, and by an execution while it starts: an
+    /// interrupt whose cell has ended (a cell that waited for input ends as soon as it sees
+    /// the flag) cannot stop the next cell.
+    interrupt_lock: Mutex<()>,
     /// The last execution count given out.
     execution_count: AtomicU32,
     registry: Registry,
@@ -172,6 +176,7 @@ impl Kernel {
             outbox,
             interrupt: Interrupt::default(),
             executing: AtomicBool::new(false),
+            interrupt_lock: Mutex::new(()),
             execution_count: AtomicU32::new(0),
             registry,
             rustc_version,

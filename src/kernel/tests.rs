@@ -1,6 +1,9 @@
 //! The kernel's own logic — stop_on_error, history, panics folded into the error, input
 //! requests — against a scripted engine, without compiling Rust.
 
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,7 +19,20 @@ use crate::protocol::WireMessage;
 /// An engine that answers by the cell's code: `fail` is a compile error, `panic` prints a panic
 /// on stderr (as a Rust panic does, while evcxr answers Ok), `input PROMPT` asks for input and
 /// is the answer, anything else is its own value.
-struct Scripted;
+#[derive(Default)]
+struct Scripted {
+    interrupts: Arc<InterruptLog>,
+}
+
+/// What the scripted engine saw of interrupts.
+#[derive(Default)]
+struct InterruptLog {
+    /// Whether an interrupt is being handled (it takes a while, like the real engine's search
+    /// for compiler processes).
+    interrupting: AtomicBool,
+    /// Cells that started while an interrupt was being handled.
+    started_during_interrupt: AtomicUsize,
+}
 
 impl RustEngine for Scripted {
     fn execute(
@@ -25,6 +41,11 @@ impl RustEngine for Scripted {
         input: &CellInput,
         on_event: &mut dyn FnMut(CellEvent),
     ) -> Result<CellValue, ErrorReport> {
+        if self.interrupts.interrupting.load(SeqCst) {
+            self.interrupts
+                .started_during_interrupt
+                .fetch_add(1, SeqCst);
+        }
         if let Some(prompt) = code.strip_prefix("input ") {
             return match input.request(prompt, false) {
                 Ok(value) => Ok(CellValue {
@@ -70,17 +91,24 @@ impl RustEngine for Scripted {
         Ok(None)
     }
     fn interrupt(&self, _: bool) -> Stopped {
+        self.interrupts.interrupting.store(true, SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        self.interrupts.interrupting.store(false, SeqCst);
         Stopped::Nothing
     }
 }
 
-fn kernel() -> (std::sync::Arc<Kernel>, OutboxReceivers) {
+fn kernel() -> (Arc<Kernel>, OutboxReceivers) {
+    kernel_with(Scripted::default())
+}
+
+fn kernel_with(engine: Scripted) -> (Arc<Kernel>, OutboxReceivers) {
     let (outbox, receivers) = Outbox::channels();
     let kernel = Kernel::with_engine(
         outbox,
         Registry::everyday(),
         "test".into(),
-        Box::new(Scripted),
+        Box::new(engine),
     );
     (kernel, receivers)
 }
@@ -282,4 +310,41 @@ fn a_client_that_takes_no_input_gets_an_error_and_no_request() {
         .contains("allow_stdin"));
     assert!(receivers.stdin.try_recv().is_err(), "nothing was asked");
     assert_eq!(replies[1]["status"], "ok", "the next cell runs");
+}
+
+#[test]
+fn an_interrupt_while_waiting_for_input_stops_that_cell_and_not_the_next() {
+    let interrupts = Arc::new(InterruptLog::default());
+    let (kernel, mut receivers) = kernel_with(Scripted {
+        interrupts: interrupts.clone(),
+    });
+    let mut stdin = std::mem::replace(
+        &mut receivers.stdin,
+        tokio::sync::mpsc::unbounded_channel().1,
+    );
+    let interrupter = {
+        let kernel = kernel.clone();
+        std::thread::spawn(move || {
+            stdin.blocking_recv().expect("an input_request");
+            // The waiting cell ends as soon as it sees the flag, before this call returns.
+            kernel.interrupt();
+        })
+    };
+    let now = Instant::now();
+    let (replies, _) = serve(
+        &kernel,
+        &mut receivers,
+        vec![
+            (now, execute_from(b"frontend", "input never answered", true)),
+            (now + Duration::from_secs(1), execute("7")),
+        ],
+    );
+    interrupter.join().unwrap();
+    assert_eq!(replies[0]["ename"], "KeyboardInterrupt");
+    assert_eq!(replies[1]["status"], "ok");
+    assert_eq!(
+        interrupts.started_during_interrupt.load(SeqCst),
+        0,
+        "the next cell started only once the interrupt had been handled"
+    );
 }
