@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use zeromq::util::PeerIdentity;
 use zeromq::{DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, SubSocket};
 
-use crate::cell::CellInput;
+use crate::cell::{CellInput, InputError};
 use crate::protocol::zmq::{frames_to_zmq, zmq_to_frames};
 use crate::protocol::{ConnectionInfo, Signer, WireMessage};
 
@@ -259,6 +259,8 @@ impl SubKernel {
                     tracing::warn!("sending input to the Python kernel failed: {e}");
                 }
             }
+            // `execute` sends SIGINT itself once it sees the interrupt: only once.
+            Err(InputError::Interrupted) => {}
             Err(e) => {
                 tracing::info!("the Python kernel's input request got no answer: {e}");
                 self.signal(Signal::INT);
