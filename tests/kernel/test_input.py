@@ -5,10 +5,12 @@ input_replies count."""
 import queue
 import sys
 
+import nbformat
 import pytest
 from jupyter_client.session import Session
+from nbclient import NotebookClient
 
-from kernelclient import TIMEOUT, Run, collect, execute, shell_reply
+from kernelclient import KERNEL_NAME, TIMEOUT, Run, collect, execute, shell_reply
 
 # %%python runs on the test venv's Python (it has ipykernel).
 KERNEL_ENV = {"RUST_CLUSTER_KERNEL_PYTHON": sys.executable}
@@ -174,3 +176,17 @@ def test_interrupt_ends_a_cell_that_reads_std_io_stdin(kernel, kc):
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
     assert "stopped while it ran" in reply["evalue"]
     assert execute(kc, "1 + 2").result["text/plain"] == "3"
+
+
+def test_nbclient_gets_an_error_in_the_cell_and_runs_on():
+    """nbclient sends allow_stdin false: the cell that asks fails, the next cells run."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(':dep evcxr_input = "1"'),
+        nbformat.v4.new_code_cell('evcxr_input::get_string("Name: ")'),
+        nbformat.v4.new_code_cell("40 + 2"),
+    ]
+    NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=TIMEOUT, allow_errors=True).execute()
+    [error] = nb.cells[1].outputs
+    assert error["output_type"] == "error" and error["ename"] == "StdinNotImplementedError"
+    assert nb.cells[2].outputs[0]["data"]["text/plain"] == "42"
