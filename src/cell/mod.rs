@@ -1,14 +1,16 @@
 //! What a cell produces, in the words every layer above speaks: its outputs on iopub
-//! ([`Output`], [`StreamName`], display ids), its error ([`ErrorReport`]) and the interrupt that
-//! may stop it ([`Interrupt`]).
+//! ([`Output`], [`StreamName`], display ids), its error ([`ErrorReport`]), the interrupt that
+//! may stop it ([`Interrupt`]) and its stdin ([`CellInput`]: input requests to the frontend).
 //!
 //! A leaf of the crate: it imports only [`protocol`](crate::protocol) and
 //! [`display`](crate::display), so that the engine, the magics, the Python bridge and the kernel
 //! can all speak it without importing each other.
 
+mod input;
 mod interrupt;
 mod output;
 
+pub use input::{CellInput, InputError};
 pub use interrupt::{Interrupt, Interrupted};
 pub use output::{new_display_id, IopubMessage, Output, StreamName};
 

@@ -53,6 +53,16 @@ impl Interrupter {
             None => Stopped::Nothing,
         }
     }
+
+    /// Kills evcxr's runtime child, whatever it does: for a cell that must not go on (its
+    /// request for input got no answer). evcxr starts a new child for the next cell.
+    pub(super) fn stop_runtime(&self) {
+        let child = self.child.lock().expect("interrupter lock").clone();
+        if let Some(child) = child {
+            // It may have ended already.
+            let _ = child.lock().expect("child lock").kill();
+        }
+    }
 }
 
 /// Clears a flag when dropped, whichever way the function that holds it returns.

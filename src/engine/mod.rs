@@ -8,6 +8,12 @@
 //! child while the cell runs (evcxr restarts it; variables are lost, and the kernel says
 //! which). [`settings`] reads the environment, [`prelude`] is the code every session starts with
 //! and the state of its value display.
+//!
+//! Input: a cell that calls `evcxr_input::get_string(prompt)` (or `get_password`) makes the
+//! runtime child print evcxr's `EVCXR_INPUT_REQUEST:prompt` line; evcxr, on the engine thread,
+//! asks our callback for the answer, which sends an [`InputAsk`](thread::InputAsk) to the
+//! waiting [`Engine::execute`]; that asks the frontend through the cell's [`CellInput`] and
+//! hands the answer back, which evcxr writes to the child's stdin.
 
 mod build_log;
 mod interrupt;
@@ -29,20 +35,24 @@ pub use interrupt::{Interrupter, Stopped};
 pub use is_complete::{ends_with_semicolon, is_complete, Completeness};
 pub use settings::drop_empty_build_dir_setting;
 
-use crate::cell::{ErrorReport, StreamName};
+use crate::cell::{CellInput, ErrorReport, InputError, StreamName};
 use crate::display::Bundle;
 use interrupt::ClearOnDrop;
 use stdout::StdoutParser;
-use thread::{engine_thread, Job};
+use thread::{engine_thread, EngineOutputs, InputAsk, Job};
 
 /// What the kernel needs of a Rust engine: run a cell, complete, inspect, interrupt. [`Engine`]
 /// is evcxr; the kernel's unit tests use a scripted one, so that its logic (stop_on_error,
 /// history, panics) is tested without compiling Rust.
 pub trait RustEngine: Send + Sync {
     /// Runs Rust code (evcxr `:` commands included), calling `on_event` for output as it comes.
+    ///
+    /// When the cell asks for input, the engine asks `input`; when that gives no answer (the
+    /// client accepts no input, or an interrupt), the cell is stopped and its error says why.
     fn execute(
         &self,
         code: &str,
+        input: &CellInput,
         on_event: &mut dyn FnMut(CellEvent),
     ) -> Result<CellValue, ErrorReport>;
     /// Completions at byte offset `pos`.
@@ -97,6 +107,8 @@ pub struct Engine {
     stderr: Receiver<String>,
     /// cargo's progress lines while a cell's dependencies build (never, if fd 2 could not be captured).
     build_progress: Receiver<String>,
+    /// The running cell's requests for input, from evcxr's callback on the engine thread.
+    input_asks: Receiver<InputAsk>,
     interrupter: Interrupter,
 }
 
@@ -107,11 +119,17 @@ impl Engine {
         let (jobs, job_rx) = unbounded::<Job>();
         let (out_tx, stdout) = unbounded();
         let (err_tx, stderr) = unbounded();
+        let (asks_tx, input_asks) = unbounded();
         let interrupter = Interrupter::default();
         let child_slot = interrupter.child.clone();
+        let outputs = EngineOutputs {
+            stdout: out_tx,
+            stderr: err_tx,
+            input_asks: asks_tx,
+        };
         std::thread::Builder::new()
             .name("evcxr".into())
-            .spawn(move || engine_thread(job_rx, out_tx, err_tx, child_slot))
+            .spawn(move || engine_thread(job_rx, outputs, child_slot))
             .expect("spawn the engine thread");
         let build_progress = build_log::capture().unwrap_or_else(crossbeam_channel::never);
         Engine {
@@ -119,6 +137,7 @@ impl Engine {
             stdout,
             stderr,
             build_progress,
+            input_asks,
             interrupter,
         }
     }
@@ -132,13 +151,18 @@ impl RustEngine for Engine {
     fn execute(
         &self,
         code: &str,
+        input: &CellInput,
         on_event: &mut dyn FnMut(CellEvent),
     ) -> Result<CellValue, ErrorReport> {
         let running = &self.interrupter.running_rust;
         running.store(true, std::sync::atomic::Ordering::SeqCst);
         let _running = ClearOnDrop(running);
-        // Progress lines from before this cell (the engine's own warm-up) are not the cell's.
+        // Progress lines from before this cell (the engine's own warm-up) are not the cell's,
+        // nor is a request for input that an earlier cell left behind.
         while self.build_progress.try_recv().is_ok() {}
+        while self.input_asks.try_recv().is_ok() {}
+        // Why the cell was stopped while it asked for input, if it was.
+        let mut unanswered: Option<InputError> = None;
         let (reply, answer) = crossbeam_channel::bounded(1);
         self.send(Job::Execute {
             code: code.to_owned(),
@@ -160,8 +184,31 @@ impl RustEngine for Engine {
                     stderr_synced = handle_stderr(line, on_event) == StderrLine::Sync;
                 },
                 recv(self.build_progress) -> line => if let Ok(line) = line { on_event(CellEvent::Stream(StreamName::Stderr, line)) },
+                recv(self.input_asks) -> ask => if let Ok(ask) = ask {
+                    // Every line the cell printed before it asked has reached `self.stdout`
+                    // (the engine thread saw to that): show it above the input box.
+                    while let Ok(line) = self.stdout.try_recv() {
+                        handle_stdout(line, on_event);
+                    }
+                    match input.request(&ask.prompt, ask.password) {
+                        Ok(value) => {
+                            let _ = ask.answer.send(value);
+                        }
+                        Err(e) => {
+                            // Stopped before evcxr is released, so that the child never reads
+                            // an answer that the person did not give.
+                            self.interrupter.stop_runtime();
+                            unanswered = Some(e);
+                            drop(ask);
+                        }
+                    }
+                },
                 recv(answer) -> result => break result.unwrap_or_else(|_| Err(engine_gone())),
             }
+        };
+        let result = match unanswered {
+            Some(e) => Err(unanswered_report(e, result)),
+            None => result,
         };
         // Everything the cell printed reached evcxr's channels before it answered, except stderr,
         // which evcxr reads on another thread: wait for the child's sync line that follows the
@@ -244,6 +291,33 @@ fn handle_stderr(line: String, on_event: &mut dyn FnMut(CellEvent)) -> StderrLin
             StderrLine::Output
         }
     }
+}
+
+/// The error of a cell that was stopped while it waited for input, because of `why`; `result`
+/// is what evcxr answered after its runtime child was stopped (which variables died with it).
+///
+/// `evcxr_input` reads the answer from the child's stdin and turns every failure to read into
+/// an empty string, so the cell itself cannot be told "no answer": the only way not to let it
+/// go on with an empty string that nobody typed is to stop the runtime child, as an interrupt
+/// does (evcxr starts a new one; functions, types and `use`s are kept, variables are lost, and
+/// the error names them).
+fn unanswered_report(why: InputError, result: Result<CellValue, ErrorReport>) -> ErrorReport {
+    let lost = match result {
+        Err(ErrorReport {
+            lost_variables: Some(lost),
+            ..
+        }) => lost,
+        _ => Vec::new(),
+    };
+    let mut report = ErrorReport::new(
+        why.ename(),
+        format!(
+            "{why}; the cell was stopped, {}",
+            lost_variables_sentence(&lost)
+        ),
+    );
+    report.lost_variables = Some(lost);
+    report
 }
 
 /// "variables lost: a, b (functions, types and `use`s are kept)" or "no variables were lost".

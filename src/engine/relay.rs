@@ -23,6 +23,10 @@
 //! Both relays therefore pass every line on as lossy UTF-8 (U+FFFD for bad bytes, as ipykernel
 //! shows them), so evcxr's readers only ever see text. The stderr relay sits behind fd 2 too;
 //! the stdout relay's [`STDERR_SYNC`] goes through it, after the cell's own stderr.
+//!
+//! evcxr_input's request for input (`EVCXR_INPUT_REQUEST:prompt`) gets a line of its own too
+//! (after `print!("Name: ")`, say), and its prompt is encoded ([`encode_prompt`]) so that evcxr,
+//! which cuts the line at every `:`, passes on the whole of it.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -66,8 +70,17 @@ const BEGIN_CONTENT: &str = "EVCXR_BEGIN_CONTENT";
 /// Ends a content block.
 const END_CONTENT: &str = "EVCXR_END_CONTENT";
 
+/// Starts evcxr_input's request for input: `EVCXR_INPUT_REQUEST:prompt`, or
+/// `EVCXR_INPUT_REQUEST_PASSWORD:prompt` for a password.
+const INPUT_REQUEST: &str = "EVCXR_INPUT_REQUEST";
+
 /// The markers of evcxr's child protocol that must start a line.
-const MARKERS: [&str; 3] = [EXECUTION_COMPLETE, PANIC_NOTIFICATION, BEGIN_CONTENT];
+const MARKERS: [&str; 4] = [
+    EXECUTION_COMPLETE,
+    PANIC_NOTIFICATION,
+    BEGIN_CONTENT,
+    INPUT_REQUEST,
+];
 
 /// In evcxr's runtime child, before `evcxr::runtime_hook()`: routes fd 2 and then fd 1 through
 /// the relays. Does nothing in the kernel process itself.
@@ -257,6 +270,15 @@ impl<W: Write, E: Write> StdoutRelay<W, E> {
             self.open_block = Some(vec![line.to_owned()]);
             return;
         }
+        if let Some((command, prompt)) = line
+            .split_once(':')
+            .filter(|(command, _)| command.starts_with(INPUT_REQUEST))
+        {
+            self.show_held();
+            let line = format!("{command}:{}", encode_prompt(prompt));
+            self.write_lines(&[line]);
+            return;
+        }
         if line == self.complete {
             // The blocks that end the run are the cell's value: evcxr collects them.
             let held: Vec<String> = self.held.drain(..).flat_map(|(_, _, l)| l).collect();
@@ -306,6 +328,17 @@ impl<W: Write, E: Write> StdoutRelay<W, E> {
             let _ = writeln!(self.to, "{line}");
         }
     }
+}
+
+/// A prompt as the relay passes it on: evcxr keeps only the text up to the prompt's first `:`
+/// (`Name: ` would become `Name`), so `%` and `:` are written as `%25` and `%3A`.
+fn encode_prompt(prompt: &str) -> String {
+    prompt.replace('%', "%25").replace(':', "%3A")
+}
+
+/// The prompt that [`encode_prompt`] encoded.
+pub(super) fn decode_prompt(encoded: &str) -> String {
+    encoded.replace("%3A", ":").replace("%25", "%")
 }
 
 /// One line (without its newline) → its logical lines: text before a marker in the middle of
@@ -509,6 +542,28 @@ mod tests {
         let mut out = Vec::new();
         relay_text(ByteByByte("grüße\n".as_bytes()), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "grüße\n");
+    }
+
+    #[test]
+    fn an_input_request_gets_a_line_of_its_own_and_keeps_its_whole_prompt() {
+        let (out, _) = relayed(&[
+            b"Hello EVCXR_INPUT_REQUEST:Name: ",
+            b"EVCXR_INPUT_REQUEST_PASSWORD:100% sure? (y:n)",
+        ]);
+        assert_eq!(
+            out,
+            format!(
+                "Hello {PARTIAL_LINE}\nEVCXR_INPUT_REQUEST:Name%3A \nEVCXR_INPUT_REQUEST_PASSWORD:100%25 sure? (y%3An)\n"
+            )
+        );
+        // evcxr keeps what follows the first `:` up to the next one: all of the encoded prompt.
+        for line in out.lines().skip(1) {
+            let evcxr_prompt = line.split(':').nth(1).unwrap();
+            assert!(
+                ["Name: ", "100% sure? (y:n)"].contains(&decode_prompt(evcxr_prompt).as_str()),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::prelude::{prelude_code, run_prelude, switch_display, FormatChange, ValueFormat};
+use super::relay::decode_prompt;
 use super::settings::{turn_on_dependency_cache, ProcessEnv};
 use super::text_twin::with_text_twin;
 use super::{lost_variables_sentence, CellValue, Completions};
@@ -33,12 +34,32 @@ pub(super) enum Job {
     },
 }
 
+/// A running cell's request for input, from evcxr's callback on the engine thread to
+/// [`Engine::execute`](super::Engine) on the shell thread.
+pub(super) struct InputAsk {
+    /// The prompt the cell gave.
+    pub(super) prompt: String,
+    /// Whether to ask in a password box.
+    pub(super) password: bool,
+    /// Where the answer goes; dropped without one when the cell is being stopped instead.
+    pub(super) answer: Sender<String>,
+}
+
+/// Where the engine thread sends what the cells produce.
+pub(super) struct EngineOutputs {
+    /// Lines of the runtime child's stdout.
+    pub(super) stdout: Sender<String>,
+    /// Lines of its stderr.
+    pub(super) stderr: Sender<String>,
+    /// Requests for input.
+    pub(super) input_asks: Sender<InputAsk>,
+}
+
 /// The engine thread: creates evcxr's context, runs the prelude, then serves jobs until the
 /// [`Engine`](super::Engine) is dropped, priming rust-analyzer while no job waits.
 pub(super) fn engine_thread(
     jobs: Receiver<Job>,
-    out_tx: Sender<String>,
-    err_tx: Sender<String>,
+    outputs_to: EngineOutputs,
     child_slot: Arc<Mutex<Option<Arc<Mutex<std::process::Child>>>>>,
 ) {
     // Taken before evcxr spawns its runtime child, which inherits exactly this state.
@@ -72,8 +93,9 @@ pub(super) fn engine_thread(
         }
     };
     *child_slot.lock().expect("interrupter lock") = Some(ctx.process_handle());
-    forward(outputs.stdout, out_tx);
-    forward(outputs.stderr, err_tx);
+    let stdout = StdoutForward::start(outputs.stdout, outputs_to.stdout);
+    forward(outputs.stderr, outputs_to.stderr);
+    let asks = outputs_to.input_asks;
     turn_on_dependency_cache(&mut ctx);
     tracing::info!("engine ready {:?} after start", started.elapsed());
     let mut primer = super::primer::Primer::default();
@@ -94,7 +116,9 @@ pub(super) fn engine_thread(
         match job {
             Job::Execute { code, reply } => {
                 process_env.sync_child(&mut ctx);
-                let result = execute(&mut ctx, &code);
+                let result = execute(&mut ctx, &code, &|prompt, password| {
+                    ask_for_input(prompt, password, &stdout, &asks)
+                });
                 match value_format.observe(&code) {
                     Some(FormatChange::Cleared) => run_prelude(&mut ctx, &value_format),
                     Some(FormatChange::Default(default)) => switch_display(&mut ctx, default),
@@ -121,6 +145,68 @@ pub(super) fn engine_thread(
                 };
                 let _ = reply.send(result);
             }
+        }
+    }
+}
+
+/// evcxr's `input_reader`: asks the shell thread for the answer to the request for input
+/// (evcxr's `prompt`, encoded by the relay) once the lines printed before it have been
+/// forwarded, and waits. An empty answer when there is none: then the runtime child has been
+/// stopped already, and the answer is never read.
+fn ask_for_input(
+    prompt: &str,
+    password: bool,
+    stdout: &StdoutForward,
+    asks: &Sender<InputAsk>,
+) -> String {
+    stdout.flush();
+    let (answer, answered) = crossbeam_channel::bounded(1);
+    let ask = InputAsk {
+        prompt: decode_prompt(prompt),
+        password,
+        answer,
+    };
+    if asks.send(ask).is_err() {
+        return String::new();
+    }
+    // evcxr writes the answer as one line to the child's stdin, where the next line would be
+    // taken for a command of evcxr's: only the first line is the answer.
+    let value = answered.recv().unwrap_or_default();
+    value.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Moves evcxr's stdout lines to ours on a thread of its own, and on request confirms that
+/// every line evcxr had sent before has been moved.
+struct StdoutForward {
+    flushes: Sender<Sender<()>>,
+}
+
+impl StdoutForward {
+    fn start(from: Receiver<String>, to: Sender<String>) -> StdoutForward {
+        let (flushes, flush_requests) = crossbeam_channel::unbounded::<Sender<()>>();
+        std::thread::spawn(move || loop {
+            crossbeam_channel::select! {
+                recv(from) -> line => match line {
+                    Ok(line) => if to.send(line).is_err() { break },
+                    Err(_) => break,
+                },
+                recv(flush_requests) -> done => {
+                    let Ok(done) = done else { break };
+                    while let Ok(line) = from.try_recv() {
+                        let _ = to.send(line);
+                    }
+                    let _ = done.send(());
+                }
+            }
+        });
+        StdoutForward { flushes }
+    }
+
+    /// Returns once every line evcxr sent before this call is on our channel.
+    fn flush(&self) {
+        let (done, confirmed) = crossbeam_channel::bounded(1);
+        if self.flushes.send(done).is_ok() {
+            let _ = confirmed.recv();
         }
     }
 }
@@ -168,9 +254,18 @@ fn timing_sentence(outputs: &evcxr::EvalOutputs) -> Option<String> {
     Some(sentence)
 }
 
-fn execute(ctx: &mut evcxr::CommandContext, code: &str) -> Result<CellValue, ErrorReport> {
+/// Runs a cell; `ask(prompt, password)` answers its requests for input.
+fn execute(
+    ctx: &mut evcxr::CommandContext,
+    code: &str,
+    ask: &dyn Fn(&str, bool) -> String,
+) -> Result<CellValue, ErrorReport> {
     let before = user_variables(ctx);
-    match ctx.execute(code) {
+    // evcxr does not export the type of its input requests; the closure's argument is inferred.
+    let callbacks = &mut evcxr::EvalCallbacks {
+        input_reader: &|request| ask(&request.prompt, request.is_password),
+    };
+    match ctx.execute_with_callbacks(code, callbacks) {
         Ok(outputs) => {
             let timing = timing_sentence(&outputs);
             if outputs.content_by_mime_type.is_empty() {

@@ -53,6 +53,13 @@ impl Kernel {
         ControlOutcome::Continue
     }
 
+    /// The lock that keeps an interrupt within one cell (see `interrupt_lock`).
+    pub(super) fn lock_interrupts(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.interrupt_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn on_shutdown(&self, request: &WireMessage) -> ControlOutcome {
         let r = request.content_as::<Shutdown>().unwrap_or(Shutdown {
             status: None,
@@ -82,6 +89,7 @@ impl Kernel {
 
     /// Interrupts the running cell (from interrupt_request or SIGINT).
     pub fn interrupt(&self) {
+        let _one_cell = self.lock_interrupts();
         let running = self.executing.load(Ordering::SeqCst);
         if running {
             self.interrupt.raise();

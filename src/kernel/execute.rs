@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::history::History;
 use super::router::Router;
 use super::Kernel;
-use crate::cell::ErrorReport;
+use crate::cell::{CellInput, ErrorReport};
 use crate::magics::CellRunner;
 use crate::protocol::content::{ExecuteReply, ExecuteRequest, ReplyStatus};
 use crate::protocol::WireMessage;
@@ -33,8 +33,11 @@ impl Kernel {
             "execute_input",
             json!({"code": r.code, "execution_count": count}),
         );
-        self.interrupt.reset();
-        self.executing.store(true, Ordering::SeqCst);
+        {
+            let _no_interrupt_in_progress = self.lock_interrupts();
+            self.interrupt.reset();
+            self.executing.store(true, Ordering::SeqCst);
+        }
         // `?path` (IPython's help syntax) opens the documentation in the pager.
         let mut payload = Vec::new();
         let result = match help_target(&r.code) {
@@ -43,10 +46,19 @@ impl Kernel {
                 None
             }),
             None => {
+                let input = CellInput::new(
+                    request,
+                    r.allow_stdin,
+                    &self.session,
+                    self.outbox.stdin.clone(),
+                    self.stdin_inbox.1.clone(),
+                    self.interrupt.clone(),
+                );
                 let mut router = Router {
                     engine: self.engine.as_ref(),
                     registry: &self.registry,
                     interrupt: &self.interrupt,
+                    input: &input,
                 };
                 router.run_cell(&r.code, &out)
             }

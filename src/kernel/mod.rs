@@ -24,10 +24,10 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -52,24 +52,29 @@ pub struct Outbox {
     pub shell: UnboundedSender<WireMessage>,
     /// Replies on the control socket.
     pub control: UnboundedSender<WireMessage>,
+    /// Input requests on the stdin socket.
+    pub stdin: UnboundedSender<WireMessage>,
 }
 
 impl Outbox {
-    /// A new outbox and the server's ends of its three queues.
+    /// A new outbox and the server's ends of its four queues.
     pub fn channels() -> (Outbox, OutboxReceivers) {
         let (iopub, iopub_rx) = unbounded_channel();
         let (shell, shell_rx) = unbounded_channel();
         let (control, control_rx) = unbounded_channel();
+        let (stdin, stdin_rx) = unbounded_channel();
         (
             Outbox {
                 iopub,
                 shell,
                 control,
+                stdin,
             },
             OutboxReceivers {
                 iopub: iopub_rx,
                 shell: shell_rx,
                 control: control_rx,
+                stdin: stdin_rx,
             },
         )
     }
@@ -83,7 +88,13 @@ pub struct OutboxReceivers {
     pub shell: UnboundedReceiver<WireMessage>,
     /// Replies on the control socket.
     pub control: UnboundedReceiver<WireMessage>,
+    /// Input requests on the stdin socket.
+    pub stdin: UnboundedReceiver<WireMessage>,
 }
+
+/// How many messages from the stdin socket wait for a cell to read them; more are dropped. A
+/// frontend sends one input_reply per input_request.
+const STDIN_INBOX: usize = 64;
 
 /// What shell and control share.
 pub struct Kernel {
@@ -95,11 +106,18 @@ pub struct Kernel {
     interrupt: Interrupt,
     /// Whether an execute_request is being handled (an interrupt outside one does nothing).
     executing: AtomicBool,
+    /// Held by an interrupt from start to end, and by an execution while it starts: an
+    /// interrupt whose cell has ended (a cell that waited for input ends as soon as it sees
+    /// the flag) cannot stop the next cell.
+    interrupt_lock: Mutex<()>,
     /// The last execution count given out.
     execution_count: AtomicU32,
     registry: Registry,
     /// rustc's version, looked up once in the background at start.
     rustc_version: Arc<OnceLock<String>>,
+    /// Verified messages from the stdin socket (input replies), for the cell that asked: the
+    /// server's end, and the running cell's.
+    stdin_inbox: (Sender<WireMessage>, Receiver<WireMessage>),
 }
 
 /// A shell request with its typed content: what [`Kernel::serve_shell`] dispatches on.
@@ -158,10 +176,20 @@ impl Kernel {
             outbox,
             interrupt: Interrupt::default(),
             executing: AtomicBool::new(false),
+            interrupt_lock: Mutex::new(()),
             execution_count: AtomicU32::new(0),
             registry,
             rustc_version,
+            stdin_inbox: crossbeam_channel::bounded(STDIN_INBOX),
         })
+    }
+
+    /// Takes a verified message from the stdin socket (an `input_reply`) for the cell that
+    /// waits for input; when none waits, the next request for input drops it as stale.
+    pub fn on_stdin(&self, message: WireMessage) {
+        if self.stdin_inbox.0.try_send(message).is_err() {
+            tracing::warn!("stdin: {STDIN_INBOX} messages wait already, one more was dropped");
+        }
     }
 
     /// The session id used in every header the kernel sends.

@@ -6,7 +6,7 @@ use crate::engine::{lost_variables_sentence, CellEvent, RustEngine};
 use crate::magics::parse::{plan_cell, CellPlan};
 use crate::magics::{CellRunner, MagicCall, MagicContext, MagicError, Registry};
 
-use crate::cell::{ErrorReport, Interrupt, Output, StreamName};
+use crate::cell::{CellInput, ErrorReport, Interrupt, Output, StreamName};
 
 /// Runs cells: magics through the [`Registry`], Rust through the [`RustEngine`].
 pub struct Router<'a> {
@@ -16,6 +16,8 @@ pub struct Router<'a> {
     pub registry: &'a Registry,
     /// The interrupt flag of the running request.
     pub interrupt: &'a Interrupt,
+    /// The running request's stdin: input requests to its frontend.
+    pub input: &'a CellInput,
 }
 
 impl CellRunner for Router<'_> {
@@ -72,6 +74,7 @@ impl Router<'_> {
         let mut ctx = MagicContext {
             out,
             interrupt: &interrupt,
+            input: self.input,
             cells: self,
             registry: &registry,
         };
@@ -98,7 +101,8 @@ impl Router<'_> {
         let mut panic: Option<Vec<String>> = None;
         // Rust prints a blank line before the panic line; hold blank stderr lines until we know.
         let mut held_blank_lines = 0;
-        let value = self.engine.execute(code, &mut |event| match event {
+        let input = self.input;
+        let value = self.engine.execute(code, input, &mut |event| match event {
             CellEvent::Stream(StreamName::Stderr, text) if panic.is_some() => {
                 panic
                     .as_mut()

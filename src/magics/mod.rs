@@ -32,7 +32,7 @@ use std::sync::Arc;
 use cards::LiveCards;
 use dask_slurm::manager::Clusters;
 
-use crate::cell::{ErrorReport, Interrupt, Interrupted, Output};
+use crate::cell::{CellInput, ErrorReport, Interrupt, Interrupted, Output};
 use crate::display::Bundle;
 use crate::python::PythonBridge;
 
@@ -88,6 +88,8 @@ pub struct MagicContext<'a> {
     pub out: &'a Output,
     /// Raised when the user interrupts the cell; long magics must poll it.
     pub interrupt: &'a Interrupt,
+    /// The cell's stdin: asks the frontend for a line of input (`%%python`'s `input()`).
+    pub input: &'a CellInput,
     /// Runs code as a cell (magics included), for magics such as `%%time` that wrap a cell.
     pub cells: &'a mut dyn CellRunner,
     /// Every magic there is, for `%lsmagic`.

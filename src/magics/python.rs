@@ -38,7 +38,7 @@ impl Magic for Python {
     ) -> Result<Option<Bundle>, MagicError> {
         let code = args::code_of::<Args>(call)?;
         self.bridge
-            .execute(code, ctx.out, ctx.interrupt)
+            .execute(code, ctx.out, ctx.interrupt, ctx.input)
             .map_err(MagicError::Cell)
     }
 }

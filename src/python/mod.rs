@@ -18,6 +18,9 @@
 //!   it is also told the cluster's CA and client certificate and key (paths) and that encryption
 //!   is required, as `DASK_DISTRIBUTED__COMM__…` variables and in Dask's config; binding to a
 //!   plain `tcp://` cluster removes them again.
+//! - `input()` and `getpass()` in Python reach the frontend: the cell's `allow_stdin` is passed
+//!   on, and the sub-kernel's input_request goes to the frontend (under the running cell) and
+//!   the answer back to it.
 //! - Interrupt sends SIGINT to the sub-kernel; a sub-kernel that died is replaced by a fresh one
 //!   at the next cell, which says so.
 
@@ -31,7 +34,7 @@ use dask_slurm::model::{ClusterState, ClusterView};
 use dask_slurm::tls::{self, ClientTls};
 use serde_json::{Map, Value};
 
-use crate::cell::{ErrorReport, Interrupt, Output};
+use crate::cell::{CellInput, ErrorReport, Interrupt, Output};
 use crate::display::Bundle;
 use crate::paths::expand_path;
 use crate::protocol::WireMessage;
@@ -171,6 +174,7 @@ impl PythonBridge {
         code: &str,
         out: &Output,
         interrupt: &Interrupt,
+        input: &CellInput,
     ) -> Result<Option<Bundle>, ErrorReport> {
         let cluster = self.live_cluster();
         let mut state = self.lock();
@@ -216,7 +220,7 @@ impl PythonBridge {
             })
         {
             let bind = bind_code(&name, &address, client_tls.as_ref());
-            match kernel.execute(&bind, true, &mut |_| {}, &|| false) {
+            match kernel.execute(&bind, true, &CellInput::refused(), &mut |_| {}, &|| false) {
                 Ok(_) => kernel.bound_to = Some((name, address)),
                 Err(stopped) => return Err(self.stopped(&mut state, stopped)),
             }
@@ -225,6 +229,7 @@ impl PythonBridge {
         let outcome = kernel.execute(
             code,
             false,
+            input,
             &mut |m| match m.header.msg_type.as_str() {
                 "stream" | "display_data" | "update_display_data" | "clear_output" => {
                     out.forward(m)

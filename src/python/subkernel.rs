@@ -4,8 +4,10 @@
 //! sockets (Unix sockets in that directory, not loopback TCP ports that every user of a shared
 //! login node could reach) with a fresh key, starts `PYTHON -m ipykernel_launcher -f FILE` in its
 //! own process group (it dies with this process:
-//! `PR_SET_PDEATHSIG` and ipykernel's own parent poller), connects a DEALER to shell and a SUB to
-//! iopub with the `zeromq` crate, and signs and checks every message with [`crate::protocol`].
+//! `PR_SET_PDEATHSIG` and ipykernel's own parent poller), connects a DEALER to shell, a SUB to
+//! iopub and a DEALER to stdin with the `zeromq` crate, and signs and checks every message with
+//! [`crate::protocol`]. Both DEALERs announce the same identity, as jupyter_client's do:
+//! ipykernel sends an `input_request` on stdin to the identity of the shell request's sender.
 
 use std::fs::File;
 use std::os::unix::net::UnixStream;
@@ -19,8 +21,10 @@ use crossbeam_channel::{select, unbounded, Receiver};
 use dask_slurm::process::{kill_group, last_lines};
 use rustix::process::{kill_process, set_parent_process_death_signal, Pid, Signal};
 use serde_json::{json, Map, Value};
-use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, SubSocket};
+use zeromq::util::PeerIdentity;
+use zeromq::{DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, SubSocket};
 
+use crate::cell::{CellInput, InputError};
 use crate::protocol::zmq::{frames_to_zmq, zmq_to_frames};
 use crate::protocol::{ConnectionInfo, Signer, WireMessage};
 
@@ -58,6 +62,10 @@ pub(super) struct SubKernel {
     shell: zeromq::DealerSendHalf,
     replies: Receiver<WireMessage>,
     iopub: Receiver<WireMessage>,
+    /// Input replies go here.
+    stdin: zeromq::DealerSendHalf,
+    /// The sub-kernel's input requests.
+    input_requests: Receiver<WireMessage>,
     signer: Signer,
     session: String,
     /// Its private directory (connection file, log, sockets), removed when it ends.
@@ -108,8 +116,15 @@ impl SubKernel {
         };
         kernel.wait_for_ports(&info)?;
         let signer = Signer::new(&info.key);
-        let (shell, replies, iopub) = runtime
-            .block_on(connect(&info, signer.clone(), comms))
+        let session = uuid::Uuid::new_v4().to_string();
+        let Channels {
+            shell,
+            replies,
+            iopub,
+            stdin,
+            input_requests,
+        } = runtime
+            .block_on(connect(&info, signer.clone(), &session, comms))
             .map_err(|e| kernel.failure(&format!("cannot connect to it: {e}")))?;
         let mut kernel = SubKernel {
             child: kernel.take_child(),
@@ -117,8 +132,10 @@ impl SubKernel {
             shell,
             replies,
             iopub,
+            stdin,
+            input_requests,
             signer,
-            session: uuid::Uuid::new_v4().to_string(),
+            session,
             dir: kernel.take_dir(),
             python: python.to_owned(),
             log_file: kernel.log_file.clone(),
@@ -144,12 +161,14 @@ impl SubKernel {
     }
 
     /// Runs `code`; `on_output` gets every iopub message of this execution except `status`.
-    /// `interrupted` is polled: once it says so, the sub-kernel gets SIGINT. Returns the
-    /// content of the `execute_reply`.
+    /// The sub-kernel may ask for input when `input` allows it (`allow_stdin`): its
+    /// input_requests go to `input`, and the answers back to it. `interrupted` is polled: once
+    /// it says so, the sub-kernel gets SIGINT. Returns the content of the `execute_reply`.
     pub fn execute(
         &mut self,
         code: &str,
         silent: bool,
+        input: &CellInput,
         on_output: &mut dyn FnMut(&WireMessage),
         interrupted: &dyn Fn() -> bool,
     ) -> Result<Value, Stopped> {
@@ -162,7 +181,7 @@ impl SubKernel {
                 "silent": silent,
                 "store_history": !silent,
                 "user_expressions": {},
-                "allow_stdin": false,
+                "allow_stdin": input.allowed(),
                 "stop_on_error": true,
             }),
         );
@@ -198,6 +217,12 @@ impl SubKernel {
                         replied_at = Some(Instant::now());
                     }
                 }
+                recv(self.input_requests) -> m => {
+                    let Ok(m) = m else { break };
+                    if ours(&m) && m.header.msg_type == "input_request" {
+                        self.answer_input_request(&m, input);
+                    }
+                }
                 default(Duration::from_millis(100)) => {}
             }
             if let Some(status) = self.exited() {
@@ -217,6 +242,29 @@ impl SubKernel {
         match self.exited() {
             Some(status) => Err(Stopped::Died(status)),
             None => Err(Stopped::Unresponsive),
+        }
+    }
+
+    /// Asks the frontend for the answer to the sub-kernel's `request` and sends it back as an
+    /// `input_reply`. With no answer (an interrupt, or a frontend that takes no input), the
+    /// sub-kernel gets SIGINT instead, which ends its `input()` with a KeyboardInterrupt.
+    fn answer_input_request(&mut self, request: &WireMessage, input: &CellInput) {
+        let prompt = request.content["prompt"].as_str().unwrap_or_default();
+        let password = request.content["password"].as_bool().unwrap_or(false);
+        match input.request(prompt, password) {
+            Ok(value) => {
+                let reply = request.reply("input_reply", &self.session, json!({ "value": value }));
+                let frames = frames_to_zmq(reply.to_frames(&self.signer));
+                if let Err(e) = self.runtime.block_on(self.stdin.send(frames)) {
+                    tracing::warn!("sending input to the Python kernel failed: {e}");
+                }
+            }
+            // `execute` sends SIGINT itself once it sees the interrupt: only once.
+            Err(InputError::Interrupted) => {}
+            Err(e) => {
+                tracing::info!("the Python kernel's input request got no answer: {e}");
+                self.signal(Signal::INT);
+            }
         }
     }
 
@@ -374,36 +422,67 @@ impl Drop for SubKernelStarting {
     }
 }
 
-async fn connect(
-    info: &ConnectionInfo,
+/// The client's ends of a sub-kernel's channels.
+struct Channels {
+    /// Requests go here.
+    shell: zeromq::DealerSendHalf,
+    /// Shell replies.
+    replies: Receiver<WireMessage>,
+    /// iopub messages other than comm messages (those go to the [`CommSink`]).
+    iopub: Receiver<WireMessage>,
+    /// Input replies go here.
+    stdin: zeromq::DealerSendHalf,
+    /// Input requests.
+    input_requests: Receiver<WireMessage>,
+}
+
+/// A DEALER connected to `endpoint` that announces `identity`.
+async fn dealer(endpoint: &str, identity: &str) -> zeromq::ZmqResult<DealerSocket> {
+    let mut options = SocketOptions::default();
+    options.peer_identity(identity.parse::<PeerIdentity>()?);
+    let mut socket = DealerSocket::with_options(options);
+    socket.connect(endpoint).await?;
+    Ok(socket)
+}
+
+/// Reads signed messages from `socket` into a channel until either end goes away.
+fn receive(
+    mut socket: zeromq::DealerRecvHalf,
     signer: Signer,
-    comms: CommSink,
-) -> zeromq::ZmqResult<(
-    zeromq::DealerSendHalf,
-    Receiver<WireMessage>,
-    Receiver<WireMessage>,
-)> {
-    let mut shell = DealerSocket::new();
-    shell.connect(&info.endpoint(info.shell_port)).await?;
-    let mut iopub = SubSocket::new();
-    iopub.subscribe("").await?;
-    iopub.connect(&info.endpoint(info.iopub_port)).await?;
-    let (replies_tx, replies) = unbounded();
-    let (iopub_tx, iopub_rx) = unbounded();
-    let (send, mut recv) = shell.split();
-    let shell_signer = signer.clone();
+    what: &'static str,
+) -> Receiver<WireMessage> {
+    let (tx, rx) = unbounded();
     tokio::spawn(async move {
-        while let Ok(m) = recv.recv().await {
-            match WireMessage::from_frames(zmq_to_frames(m), &shell_signer) {
+        while let Ok(m) = socket.recv().await {
+            match WireMessage::from_frames(zmq_to_frames(m), &signer) {
                 Ok(m) => {
-                    if replies_tx.send(m).is_err() {
+                    if tx.send(m).is_err() {
                         break;
                     }
                 }
-                Err(e) => tracing::warn!("dropped a shell message from the Python kernel: {e}"),
+                Err(e) => tracing::warn!("dropped a {what} message from the Python kernel: {e}"),
             }
         }
     });
+    rx
+}
+
+async fn connect(
+    info: &ConnectionInfo,
+    signer: Signer,
+    session: &str,
+    comms: CommSink,
+) -> zeromq::ZmqResult<Channels> {
+    let shell = dealer(&info.endpoint(info.shell_port), session).await?;
+    let stdin = dealer(&info.endpoint(info.stdin_port), session).await?;
+    let mut iopub = SubSocket::new();
+    iopub.subscribe("").await?;
+    iopub.connect(&info.endpoint(info.iopub_port)).await?;
+    let (iopub_tx, iopub_rx) = unbounded();
+    let (send, recv) = shell.split();
+    let replies = receive(recv, signer.clone(), "shell");
+    let (stdin_send, stdin_recv) = stdin.split();
+    let input_requests = receive(stdin_recv, signer.clone(), "stdin");
     tokio::spawn(async move {
         while let Ok(m) = iopub.recv().await {
             // The first frame is the topic; from_frames skips everything before <IDS|MSG>.
@@ -418,7 +497,13 @@ async fn connect(
             }
         }
     });
-    Ok((send, replies, iopub_rx))
+    Ok(Channels {
+        shell: send,
+        replies,
+        iopub: iopub_rx,
+        stdin: stdin_send,
+        input_requests,
+    })
 }
 
 fn spawn_ipykernel(python: &Path, connection_file: &Path, log: File) -> Result<Child, String> {

@@ -8,7 +8,10 @@
 //!   `iopub_welcome` (JEP 65) so that clients know they will not miss the next message;
 //! - shell and control (ROUTER) each have a reader task that verifies signatures, drops
 //!   replayed messages ([`ReplayGuard`], one for the session) and hands requests to the
-//!   kernel's shell and control threads, and a writer task for the replies.
+//!   kernel's shell and control threads, and a writer task for the replies;
+//! - stdin (ROUTER) is served the same way: its writer sends the cells' `input_request`s (to
+//!   the identities of the execute_request's sender), its reader passes the `input_reply`s that
+//!   pass the same signature check and replay guard to [`Kernel::on_stdin`].
 //!
 //! Every port is reachable by every user of the machine, so nothing a peer sends before the
 //! signature check may cost more than a bounded amount of memory or time. The `zeromq` crate is
@@ -79,6 +82,7 @@ pub async fn serve(
         iopub: iopub_rx,
         shell: shell_out,
         control: control_out,
+        stdin: stdin_out,
     } = outgoing;
 
     tokio::spawn(echo_heartbeats(heartbeat));
@@ -91,21 +95,10 @@ pub async fn serve(
         kernel.session().to_owned(),
     ));
     kernel.announce_start();
-    // stdin: input requests are not offered (allow_stdin is answered as false); keep the socket
-    // bound so that clients connect cleanly. Should input be served, its reader takes the
-    // session's `replays` like shell and control.
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = stdin.recv().await {
-                if !survivable("stdin", &e) {
-                    break;
-                }
-            }
-        }
-    });
 
     let (shell_send, shell_recv) = shell.split();
     let (control_send, control_recv) = control.split();
+    let (stdin_send, stdin_recv) = stdin.split();
     // Nothing waits for the shell replies at shutdown: that writer gets no flush requests.
     let (_, shell_flushes) = unbounded_channel();
     tokio::spawn(write_replies(
@@ -119,6 +112,14 @@ pub async fn serve(
         control_send,
         control_out,
         control_flushes,
+        signer.clone(),
+    ));
+    // Nor for input requests: a cell that waits for input is interrupted at shutdown.
+    let (_, stdin_flushes) = unbounded_channel();
+    tokio::spawn(write_replies(
+        stdin_send,
+        stdin_out,
+        stdin_flushes,
         signer.clone(),
     ));
 
@@ -135,6 +136,11 @@ pub async fn serve(
     };
     tokio::spawn(read_requests(shell_recv, readers.clone(), move |m| {
         let _ = shell_requests_tx.send((std::time::Instant::now(), m));
+    }));
+
+    let stdin_kernel = kernel.clone();
+    tokio::spawn(read_requests(stdin_recv, readers.clone(), move |m| {
+        stdin_kernel.on_stdin(m)
     }));
 
     let (control_requests_tx, mut control_requests) = unbounded_channel();

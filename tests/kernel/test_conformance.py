@@ -1,7 +1,11 @@
-"""jupyter_kernel_test's conformance suite against the installed kernelspec, every sample filled."""
+"""jupyter_kernel_test's conformance suite against the installed kernelspec, every sample filled.
+
+jupyter_kernel_test (0.7.0, the latest release) has no input test: `test_input_request` below
+checks the stdin round trip in its style, with its sample `code_input`."""
 import unittest
 
 import jupyter_kernel_test
+from jupyter_kernel_test.msgspec_v5 import validate_message
 
 from kernelclient import KERNEL_NAME
 
@@ -30,12 +34,29 @@ class RustClusterKernelTests(jupyter_kernel_test.KernelTests):
     code_page_something = "?std::vec::Vec"
     code_clear_output = "jupyter::clear_output(false)"
     code_generate_error = 'panic!("expected failure")'
+    # The documented way to read input in evcxr, as a user writes it in a fresh session.
+    code_input = ':dep evcxr_input = "1"\nevcxr_input::get_string("Your name: ")'
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         # The first cell waits for evcxr to start; do it once outside the timed samples.
         cls.kc.execute_interactive("0", timeout=180)
+
+    def test_input_request(self):
+        self.flush_channels()
+        msg_id = self.kc.execute(self.code_input, allow_stdin=True)
+        # The first use builds the evcxr_input crate: a generous wait, never an assertion.
+        request = self.kc.get_stdin_msg(timeout=180)
+        # msgspec_v5 declares `password` a number where the spec (and ipykernel) send a bool:
+        # validated as the number it stands for, and checked as the bool below.
+        as_number = {**request["content"], "password": int(request["content"]["password"])}
+        validate_message({**request, "content": as_number}, "input_request", msg_id)
+        self.assertEqual(request["content"], {"prompt": "Your name: ", "password": False})
+        self.kc.input("test")
+        reply = self.get_non_kernel_info_reply(timeout=60)
+        validate_message(reply, "execute_reply", msg_id)
+        self.assertEqual(reply["content"]["status"], "ok")
 
 
 if __name__ == "__main__":
