@@ -4,10 +4,11 @@
 //! iterator adaptors, `collect`, `sum`, maps or `format!`, rust-analyzer learns those parts of
 //! std, which takes a few hundred milliseconds per cell. The primer asks for completions on
 //! small snippets of such everyday code, one at a time and only while no cell waits, so that
-//! this learning happens while the user reads the notebook. The first step (0.8 s: it starts
-//! rust-analyzer's completion engine, which also spares the user's first Tab that wait) follows
-//! the warm-up at once unless a cell came first; the others wait for [`IDLE_BEFORE_STEP`] of
-//! quiet. Completions change no state.
+//! this learning happens while the user reads the notebook. Until the first request arrives the
+//! steps follow each other at once (the first, 0.8 s, starts rust-analyzer's completion engine,
+//! which also spares the user's first Tab that wait); once requests have come, each step waits
+//! for [`IDLE_BEFORE_STEP`] of quiet. A cell that arrives during a step waits for that step only
+//! (0.1 to 0.8 s). Completions change no state.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ impl Primer {
     pub fn idle_before_next(&self) -> Option<Duration> {
         match self.next {
             n if n >= SNIPPETS.len() => None,
-            0 if !self.requested => Some(Duration::ZERO),
+            _ if !self.requested => Some(Duration::ZERO),
             _ => Some(IDLE_BEFORE_STEP),
         }
     }
@@ -67,9 +68,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_step_follows_the_warm_up_at_once_others_wait_for_quiet() {
+    fn steps_follow_each_other_until_a_request_comes_then_wait_for_quiet() {
         let mut primer = Primer::default();
         assert_eq!(primer.idle_before_next(), Some(Duration::ZERO));
+        primer.next = 2;
+        assert_eq!(
+            primer.idle_before_next(),
+            Some(Duration::ZERO),
+            "no request yet"
+        );
+        primer.next = 0;
         primer.request_handled();
         assert_eq!(
             primer.idle_before_next(),
