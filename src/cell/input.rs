@@ -52,7 +52,7 @@ impl InputError {
 
 /// The stdin channel of one execution: asks its frontend for input and waits for the answer.
 ///
-/// ```ignore
+/// ```text
 /// let name = input.request("Your name: ", false)?;
 /// ```
 pub struct CellInput {
