@@ -12,7 +12,15 @@ use zeromq::{DealerSocket, ReqSocket, Socket, SocketRecv, SocketSend, SubSocket,
 struct Kernel {
     child: Child,
     info: ConnectionInfo,
-    _dir: std::path::PathBuf,
+    /// The connection file and the kernel's log (`kernel.log`, shown when a reply is missing).
+    dir: std::path::PathBuf,
+}
+
+impl Kernel {
+    /// The kernel's log so far, for a failure message.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("kernel.log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Kernel {
@@ -51,15 +59,12 @@ fn start_kernel() -> Kernel {
         .arg("--connection-file")
         .arg(&path)
         .env("XDG_DATA_HOME", &dir)
+        .env("RUST_CLUSTER_KERNEL_LOG", "rust_cluster_kernel=debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("kernel.log")).unwrap())
         .spawn()
         .unwrap();
-    Kernel {
-        child,
-        info,
-        _dir: dir,
-    }
+    Kernel { child, info, dir }
 }
 
 fn to_zmq(frames: Vec<Vec<u8>>) -> ZmqMessage {
@@ -182,11 +187,13 @@ async fn kernel_info_signed_reply_bad_signature_dropped_and_heartbeat() {
         .send(to_zmq(shutdown.to_frames(&signer)))
         .await
         .unwrap();
-    let reply = WireMessage::from_frames(
-        frames_of(recv_within(&mut control, 10).await.unwrap()),
-        &signer,
-    )
-    .unwrap();
+    let Some(reply) = recv_within(&mut control, 30).await else {
+        panic!(
+            "no shutdown_reply within 30 s; the kernel's log:\n{}",
+            kernel.log()
+        );
+    };
+    let reply = WireMessage::from_frames(frames_of(reply), &signer).unwrap();
     assert_eq!(reply.content, json!({"status": "ok", "restart": false}));
     let mut kernel = kernel;
     let mut exited = false;
