@@ -198,6 +198,10 @@ impl Backend for LocalBackend {
         let log = private::create_file(&log_path)
             .map_err(io(format!("creating {}", log_path.display())))?;
         let mut command = Command::new("bash");
+        // A kernel inside a SLURM job: mpirun would take that job's allocation for its own.
+        for name in crate::slurm::inherited_here() {
+            command.env_remove(name);
+        }
         command
             .arg(script_path)
             .env("SLURM_JOB_ID", &id)

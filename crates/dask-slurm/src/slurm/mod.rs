@@ -23,8 +23,10 @@ use crate::process::{self, Finished, RunError};
 use crate::script::CommentTag;
 
 mod filters;
+mod inherited;
 mod parse;
 pub use filters::check_squeue_filters;
+pub use inherited::{inherited_here, inherited_job_variables};
 pub use parse::{
     parse_jobs, parse_partitions, parse_sbatch_parsable, parse_scontrol_record,
     parse_start_estimates, ParseError,
@@ -358,14 +360,17 @@ impl Slurm {
     }
 
     fn run_unchecked(&self, program: &str, args: &[String]) -> Result<Finished, SlurmError> {
-        self.run_unchecked_with(program, args, &[])
+        self.run_unchecked_with(program, args, &[], false)
     }
 
+    /// Runs `program args…` with `env` added; `new_job`: it starts new work, which must not
+    /// inherit the kernel's own job's settings ([`inherited_here`]).
     fn run_unchecked_with(
         &self,
         program: &str,
         args: &[String],
         env: &[(&str, &str)],
+        new_job: bool,
     ) -> Result<Finished, SlurmError> {
         if let Some(conf) = &self.conf {
             if !conf.exists() {
@@ -377,6 +382,11 @@ impl Slurm {
         tracing::debug!(%command, "running SLURM command");
         let mut cmd = Command::new(&path);
         cmd.args(args);
+        if new_job {
+            for name in inherited_here() {
+                cmd.env_remove(name);
+            }
+        }
         if let Some(conf) = &self.conf {
             cmd.env("SLURM_CONF", conf);
         }
@@ -398,7 +408,8 @@ impl Slurm {
 
     /// Submits `script_path` with `sbatch --parsable [extra_args…]`. On failure the error carries
     /// sbatch's stderr verbatim ([`SlurmError::Failed`]). `extra_args` are passed as argv (never
-    /// through a shell).
+    /// through a shell). The job does not inherit the settings of a job that the kernel itself
+    /// runs in ([`inherited_here`]: `SLURM_*`, `PMI*`, …).
     pub fn sbatch(
         &self,
         script_path: &Path,
@@ -419,7 +430,7 @@ impl Slurm {
         args.extend(extra_args.iter().cloned());
         args.push(script_path.to_string_lossy().into_owned());
         let env: Vec<(&str, &str)> = umask.map(|m| ("SLURM_UMASK", m)).into_iter().collect();
-        let out = self.run_unchecked_with("sbatch", &args, &env)?;
+        let out = self.run_unchecked_with("sbatch", &args, &env, true)?;
         let out = if out.status.success() {
             out
         } else {
