@@ -142,6 +142,18 @@ macro_rules! cluster_settings {
             $($(#[doc = $doc])* $(#[$spec_attr])* pub $field: $ty,)*
         }
 
+        impl ClusterSpec {
+            /// A profile with every setting of this spec, and the `profile_only` ones unset
+            /// (see [`ClusterSpec::as_profile`](crate::spec::ClusterSpec::as_profile)).
+            pub(crate) fn settings_as_profile(&self) -> Profile {
+                Profile {
+                    name: self.profile.clone(),
+                    $($field: self.$field.clone(),)*
+                    $($p_field: Default::default(),)*
+                }
+            }
+        }
+
         impl Profile {
             /// The built-in profile: the workshop's job script, as parameters.
             pub fn workshop() -> Profile {

@@ -490,6 +490,20 @@ pub const MIN_POLL_INTERVAL_SECS: u32 = 5;
 pub use crate::settings::ClusterSpec;
 
 impl ClusterSpec {
+    /// The profile that resolves to this spec again: what a grow job starts from, so that it
+    /// takes every setting of its cluster as the cluster was started, changed only by the
+    /// grow's own flags (not the profile's values where the cluster's `up` overrode them).
+    pub fn as_profile(&self) -> crate::profile::Profile {
+        let mut profile = self.settings_as_profile();
+        match &self.python_env {
+            PythonEnv::Activate(dir) => profile.python_env = Some(dir.clone()),
+            PythonEnv::Staged(archive) => profile.env_archive = Some(archive.clone()),
+            PythonEnv::Inherit => {}
+        }
+        profile.log_dir = Some(self.log_dir.display().to_string());
+        profile
+    }
+
     /// Checks every field; the first problem is returned, naming its field.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_cluster_name(&self.name)?;

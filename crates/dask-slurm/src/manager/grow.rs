@@ -11,7 +11,10 @@ use crate::spec::{ClusterSpec, Security};
 
 impl Clusters {
     /// The cluster to grow and the validated spec of its grow job.
-    fn grow_spec(&self, req: &GrowRequest) -> Result<(ClusterRecord, ClusterSpec), ClusterError> {
+    pub(super) fn grow_spec(
+        &self,
+        req: &GrowRequest,
+    ) -> Result<(ClusterRecord, ClusterSpec), ClusterError> {
         let (record, backend) = {
             let table = lock(&self.table);
             let t: &Tracked = table.get(req.name.as_deref())?;
@@ -29,28 +32,10 @@ impl Clusters {
                 record.name
             ))
         })?;
-        let profiles = self.profiles()?;
-        let profile = profiles
-            .get(Some(&base.profile))
-            .or_else(|_| profiles.get(None))?;
-        let mut spec = profile.resolve(&record.name, &req.overrides, &self.settings.work_dir)?;
-        // What the grow request does not change stays as the cluster was started.
-        let o = &req.overrides;
-        if o.python_env.is_none() && o.env_archive.is_none() {
-            spec.python_env = base.python_env.clone();
-        }
-        if o.interface.is_none() {
-            spec.interface = base.interface.clone();
-        }
-        if o.threads_per_worker.is_none() {
-            spec.threads_per_worker = base.threads_per_worker;
-        }
-        if o.workers_per_node.is_none() {
-            spec.workers_per_node = base.workers_per_node;
-        }
-        if o.partition.is_none() {
-            spec.partition = base.partition.clone();
-        }
+        // Every setting as the cluster was started; the grow request's flags change some.
+        let mut spec =
+            base.as_profile()
+                .resolve(&record.name, &req.overrides, &self.settings.work_dir)?;
         // The grow job speaks what the running scheduler speaks.
         spec.security = base.security;
         backend.fit_spec(&mut spec, Some(&base));

@@ -173,6 +173,57 @@ fn grow_adds_a_job_to_the_cluster_and_its_record() {
 }
 
 #[test]
+fn a_grow_job_takes_every_setting_of_its_cluster_as_started_but_its_own_flags() {
+    let h = Harness::new("grow-settings");
+    // An `up` that differs from the built-in profile in every setting.
+    let up = Overrides {
+        partition: Some("single".into()),
+        nodes: Some(3),
+        workers_per_node: Some(1),
+        threads_per_worker: Some(4),
+        time: Some("00:10:00".into()),
+        mem: Some("1000M".into()),
+        memory_limit: Some("900MiB".into()),
+        interface: Some("lo".into()),
+        local_directory: Some("/scratch/dask".into()),
+        account: Some("proj1".into()),
+        login_host: Some("login1".into()),
+        dashboard_port: Some(9999),
+        env: Some([("SITE_VAR".to_owned(), "1".to_owned())].into()),
+        mpirun_args: Some(vec!["--report-bindings".into()]),
+        map_by: Some(crate::spec::MapBy("slot".into())),
+        watchdog_minutes: Some(3.0),
+        poll_interval_secs: Some(7),
+        python_env: Some("/opt/dask-env".into()),
+        log_dir: Some(h.dir.join("logs").display().to_string()),
+        ..Overrides::default()
+    };
+    h.clusters
+        .up(UpRequest {
+            overrides: up,
+            ..UpRequest::default()
+        })
+        .unwrap();
+    let started = lock(&h.clusters.table).get(None).unwrap().record.clone();
+    let started = started.spec.unwrap();
+    let (_, grow) = h
+        .clusters
+        .grow_spec(&GrowRequest {
+            name: None,
+            overrides: Overrides {
+                nodes: Some(1),
+                time: Some("5:00".into()),
+                ..Overrides::default()
+            },
+        })
+        .unwrap();
+    let mut expected = started.clone();
+    expected.nodes = 1;
+    expected.time = "5:00".into();
+    assert_eq!(grow, expected, "the profile's values came back");
+}
+
+#[test]
 fn cancel_ends_every_live_job_and_forgets_the_cluster() {
     let h = Harness::new("cancel");
     let up = h.up();
