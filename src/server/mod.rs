@@ -33,6 +33,8 @@ use crate::kernel::{ControlOutcome, Kernel, OutboxReceivers};
 use crate::protocol::zmq::{frames_to_zmq, zmq_to_frames};
 use crate::protocol::{ConnectionInfo, ReplayGuard, Signer, WireMessage};
 
+mod parent;
+
 /// The environment variable that sets, in MiB, the largest frame and the largest multipart
 /// message a peer may send to any of the kernel's sockets (and that the `%%python` sub-kernel
 /// may send back). A whole number, at least 1.
@@ -160,7 +162,20 @@ pub async fn serve(
         }
     });
 
-    while let Some(request) = control_requests.recv().await {
+    let parent_gone = parent::parent_gone();
+    tokio::pin!(parent_gone);
+    loop {
+        let request = tokio::select! {
+            request = control_requests.recv() => match request {
+                Some(request) => request,
+                None => break,
+            },
+            () = &mut parent_gone => {
+                let k = kernel.clone();
+                tokio::task::spawn_blocking(move || k.shut_down()).await?;
+                return Ok(false);
+            }
+        };
         let k: Arc<Kernel> = kernel.clone();
         let outcome = tokio::task::spawn_blocking(move || k.handle_control(&request)).await?;
         if let ControlOutcome::Shutdown { restart } = outcome {
