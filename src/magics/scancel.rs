@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use dask_slurm::manager::Clusters;
+use dask_slurm::slurm::check_job_id;
 
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::Bundle;
@@ -38,12 +39,9 @@ impl Magic for Scancel {
         ctx: &mut MagicContext<'_>,
     ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
-        if let Some(bad) = args
-            .ids
-            .iter()
-            .find(|id| id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '_'))
-        {
-            return Err(MagicError::Usage(format!("not a job id: {bad:?}")));
+        // The one rule of the SLURM client, so that what passes here passes there.
+        if let Some(e) = args.ids.iter().find_map(|id| check_job_id(id).err()) {
+            return Err(MagicError::Usage(e.to_string()));
         }
         self.clusters
             .slurm()

@@ -4,6 +4,7 @@ restart (re-attached) → cancel → nothing left; shutdown cancels; SIGKILL lea
 watchdog; bad input submits nothing; a dead controller is reported, not waited for."""
 import queue
 import signal
+import subprocess
 import time
 
 import pytest
@@ -137,3 +138,27 @@ def test_dead_controller_is_reported_quickly(lab_env, tmp_path):
         assert k.run("1 + 1").result["text/plain"] == "2"
     finally:
         k.stop()
+
+
+def test_scancel_takes_the_job_ids_slurm_takes(kernel, lab_env):
+    """One job-id rule for the magic and the SLURM client: array tasks and task sets pass."""
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "--job-name=rck-array", "--partition=single", "--array=1-3", "--time=2:00",
+         "--output=/dev/null", "--wrap", "sleep 120"],
+        env=lab_env, capture_output=True, text=True,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    try:
+        tasks = lambda: sorted(subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%i"], capture_output=True,
+                                              text=True).stdout.split())
+        wait_until(lambda: len(tasks()) == 3, 30, "three array tasks")
+        run = kernel.run(f"%scancel {job}_2")
+        assert run.status == "ok", run.reply["content"]
+        wait_until(lambda: tasks() == [f"{job}_1", f"{job}_3"], 30, "task 2 to leave the queue")
+        assert kernel.run(f"%scancel {job}_[1,3]").status == "ok"
+        wait_until(lambda: tasks() == [], 30, "the other tasks to leave the queue")
+        bad = kernel.run(f"%scancel {job};id")
+        assert bad.status == "error" and "invalid job id" in bad.reply["content"]["evalue"]
+    finally:
+        subprocess.run(["scancel", job])

@@ -119,7 +119,7 @@ pub enum SlurmError {
         reason: String,
     },
     /// A job id is not a plain number.
-    #[error("invalid job id {id:?}: expected a number such as 1234")]
+    #[error("invalid job id {id:?}: expected 1234, an array task 1234_7 or 1234_[1-3], or 1234+0")]
     InvalidJobId {
         /// The id given.
         id: String,
@@ -596,8 +596,29 @@ fn is_unreachable(stderr: &str) -> bool {
     stderr.contains("Unable to contact slurm controller")
 }
 
-fn check_job_id(id: &str) -> Result<(), SlurmError> {
-    if !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) {
+/// Checks a job id as SLURM's commands take it: `1234`, an array task `1234_7`, a set of array
+/// tasks `1234_[1-3,7]`, or a component of a heterogeneous job `1234+0`. Nothing else (no
+/// shell, no lists: one id per argument).
+pub fn check_job_id(id: &str) -> Result<(), SlurmError> {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+    let task_set = |s: &str| {
+        s.strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .is_some_and(|list| {
+                list.split(',').all(|item| match item.split_once('-') {
+                    Some((from, to)) => digits(from) && digits(to),
+                    None => digits(item),
+                })
+            })
+    };
+    let valid = match id.split_once(['_', '+']) {
+        None => digits(id),
+        Some((job, rest)) if id.as_bytes()[job.len()] == b'_' => {
+            digits(job) && (digits(rest) || task_set(rest))
+        }
+        Some((job, component)) => digits(job) && digits(component),
+    };
+    if valid && id.len() <= 64 {
         Ok(())
     } else {
         Err(SlurmError::InvalidJobId { id: id.to_owned() })
@@ -645,7 +666,23 @@ mod tests {
     #[test]
     fn job_ids_are_checked_before_any_command() {
         let slurm = Slurm::new(Some(PathBuf::from("/nonexistent")), None);
-        for bad in ["", "12;rm", "1 2", "-1", "1,2", "$(id)"] {
+        for bad in [
+            "",
+            "12;rm",
+            "1 2",
+            "-1",
+            "1,2",
+            "$(id)",
+            "12_",
+            "_4",
+            "12_4_5",
+            "12_[1-",
+            "12_[a]",
+            "12+",
+            "12+x",
+            "12_4+0",
+            "12_[1-3];x",
+        ] {
             assert!(matches!(
                 slurm.cancel(&[bad.to_owned()]),
                 Err(SlurmError::InvalidJobId { .. })
@@ -656,6 +693,9 @@ mod tests {
             ));
         }
         assert_eq!(slurm.jobs(&[]).unwrap(), vec![]);
+        for good in ["1234", "1234_7", "1234_[1-3,7]", "1234_[5]", "1234+0"] {
+            assert!(check_job_id(good).is_ok(), "{good}");
+        }
     }
 
     /// A directory of fake SLURM commands, for the faults a real SLURM cannot show on demand
