@@ -74,5 +74,5 @@ def test_cluster_jobs_do_not_inherit_the_notebook_jobs_settings(lab_env, tmp_pat
     assert cluster_job != job
     assert fields["NumNodes"] == "2", shown
     assert fields["CPUs/Task"] == "1", shown  # threads_per_worker of the lab profile
-    assert fields["MinMemoryNode"] == "500M", shown  # mem of the lab profile, not 2 x 100M per CPU
+    assert fields["MinMemoryNode"] == "2400M", shown  # mem of the lab profile, not 2 x 100M per CPU
     assert not squeue_ids("injob")

@@ -348,10 +348,10 @@ fn render(
     ));
     args.push("--worker-class distributed.Worker".to_owned());
     args.push(format!("--nthreads {}", spec.threads_per_worker));
-    if let Some(limit) = &spec.memory_limit {
+    if let Some(limit) = spec.worker_memory_limit() {
         args.push(format!(
             "--memory-limit {}",
-            literal_word("memory_limit", limit)?
+            literal_word("memory_limit", &limit)?
         ));
     }
     let prefix = if grow {

@@ -292,6 +292,56 @@ pub fn validate_slurm_memory(value: &str) -> Result<(), SpecError> {
     }
 }
 
+/// A SLURM memory size (already checked by [`validate_slurm_memory`]) in bytes: SLURM's units
+/// are binary and its default unit is the megabyte (`500M` and `500` are 500 MiB).
+pub fn slurm_memory_bytes(value: &str) -> Option<u64> {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    if digits_end == 0 {
+        return None;
+    }
+    let (number, unit) = value.split_at(digits_end);
+    let shift = match unit.to_ascii_uppercase().trim_end_matches('B') {
+        "" if unit.is_empty() => 20,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// A Dask worker memory limit in bytes, when it is an absolute size (`4GiB`, `4GB`, `1e9`,
+/// bytes); `None` for `auto` and a fraction of the node's memory, which only Dask can resolve.
+pub fn worker_memory_bytes(value: &str) -> Option<u64> {
+    let compact: String = value.chars().filter(|c| *c != ' ').collect();
+    let number_end = compact
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E'))
+        .unwrap_or(compact.len());
+    let (number, unit) = compact.split_at(number_end);
+    let number: f64 = number.parse().ok()?;
+    let factor: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" if number <= 1.0 => return None,
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((number * factor) as u64)
+}
+
+/// The share of a node's job memory that its workers may use together when the limit is
+/// derived: the rest is for MPI, the job's shell and Python outside Dask's accounting.
+pub const DERIVED_MEMORY_SHARE: f64 = 0.9;
+
 /// Checks a Dask worker memory limit for `--memory-limit`: `auto`, a number of bytes, a fraction
 /// of the node's memory (`0.5`), or a number with a unit (`4GiB`, `4 GB`, `1e9`).
 pub fn validate_worker_memory(value: &str) -> Result<(), SpecError> {
@@ -504,6 +554,46 @@ impl ClusterSpec {
         profile
     }
 
+    /// The `--memory-limit` of each worker: `memory_limit` when set; otherwise, when the job asks
+    /// for memory per node (`mem`), that memory's [`DERIVED_MEMORY_SHARE`] divided among the
+    /// node's ranks (in whole MiB), so that Dask spills and pauses before SLURM's limit kills a
+    /// worker (Dask's own `auto` reads the node's memory, not the job's); otherwise none (`auto`).
+    /// The scheduler's rank on the first node takes a worker's share, which is its margin.
+    pub fn worker_memory_limit(&self) -> Option<String> {
+        if let Some(limit) = &self.memory_limit {
+            return Some(limit.clone());
+        }
+        let node = slurm_memory_bytes(self.mem.as_deref()?)?;
+        let per_worker =
+            (node as f64 * DERIVED_MEMORY_SHARE / f64::from(self.workers_per_node.max(1))) as u64;
+        Some(format!("{}MiB", per_worker >> 20))
+    }
+
+    /// Refuses a worker `limit` that, times the workers of a node, exceeds the job's memory per
+    /// node: SLURM would kill the workers before Dask spilled.
+    fn check_limit_fits_the_job(&self, limit: &str) -> Result<(), SpecError> {
+        let (Some(limit_bytes), Some(node)) = (
+            worker_memory_bytes(limit),
+            self.mem.as_deref().and_then(slurm_memory_bytes),
+        ) else {
+            return Ok(());
+        };
+        if limit_bytes.saturating_mul(u64::from(self.workers_per_node)) > node {
+            return Err(SpecError::invalid(
+                "memory_limit",
+                limit,
+                format!(
+                    "{} workers per node with {limit} each need more than the job's memory per \
+                     node ({}): SLURM would kill them before Dask spills; lower memory_limit, \
+                     raise mem, or leave memory_limit out to have it derived from mem",
+                    self.workers_per_node,
+                    self.mem.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every field; the first problem is returned, naming its field.
     pub fn validate(&self) -> Result<(), SpecError> {
         validate_cluster_name(&self.name)?;
@@ -520,6 +610,7 @@ impl ClusterSpec {
         }
         if let Some(limit) = &self.memory_limit {
             validate_worker_memory(limit)?;
+            self.check_limit_fits_the_job(limit)?;
         }
         validate_interface(&self.interface)?;
         ShellText::parse("local_directory", &self.local_directory)?;
@@ -592,6 +683,55 @@ impl ClusterSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_slurm_and_dask_units() {
+        assert_eq!(slurm_memory_bytes("500"), Some(500 << 20));
+        assert_eq!(slurm_memory_bytes("500M"), Some(500 << 20));
+        assert_eq!(slurm_memory_bytes("90000mb"), Some(90000 << 20));
+        assert_eq!(slurm_memory_bytes("2G"), Some(2 << 30));
+        assert_eq!(slurm_memory_bytes("x"), None);
+        assert_eq!(worker_memory_bytes("1GiB"), Some(1 << 30));
+        assert_eq!(worker_memory_bytes("4 GB"), Some(4_000_000_000));
+        assert_eq!(worker_memory_bytes("1e9"), Some(1_000_000_000));
+        assert_eq!(worker_memory_bytes("auto"), None);
+        assert_eq!(
+            worker_memory_bytes("0.5"),
+            None,
+            "a fraction of the node's memory"
+        );
+    }
+
+    #[test]
+    fn the_worker_limit_is_derived_from_the_jobs_memory_and_checked_against_it() {
+        let mut spec = crate::profile::Profile::workshop()
+            .resolve("c", &Default::default(), std::path::Path::new("/tmp"))
+            .unwrap();
+        // 90000 MiB per node, 2 ranks: 0.9 x 90000 / 2.
+        assert_eq!(spec.worker_memory_limit().as_deref(), Some("40500MiB"));
+        spec.workers_per_node = 4;
+        assert_eq!(spec.worker_memory_limit().as_deref(), Some("20250MiB"));
+        spec.mem = None;
+        assert_eq!(
+            spec.worker_memory_limit(),
+            None,
+            "no job memory: Dask's auto"
+        );
+        spec.mem = Some("2400M".into());
+        spec.memory_limit = Some("500MiB".into());
+        assert_eq!(
+            spec.worker_memory_limit().as_deref(),
+            Some("500MiB"),
+            "given, kept"
+        );
+        assert!(spec.validate().is_ok());
+        spec.memory_limit = Some("1GiB".into());
+        let e = spec.validate().unwrap_err();
+        assert_eq!(e.field(), "memory_limit");
+        assert!(e.to_string().contains("more than the job's memory"), "{e}");
+        spec.memory_limit = Some("0.2".into());
+        assert!(spec.validate().is_ok(), "a fraction is Dask's to resolve");
+    }
 
     fn field_of(e: SpecError) -> String {
         e.field().to_owned()

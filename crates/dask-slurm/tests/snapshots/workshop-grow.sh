@@ -68,4 +68,5 @@ mpirun --map-by core:PE=20 -np 6 dask-mpi \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
   --nthreads 20 \
+  --memory-limit 40500MiB \
   --name demo-grow-"$SLURM_JOB_ID"

@@ -70,4 +70,5 @@ mpirun --map-by core:PE=20 -np 4 dask-mpi \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
   --nthreads 20 \
+  --memory-limit 40500MiB \
   --name demo-"$SLURM_JOB_ID"
