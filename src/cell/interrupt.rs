@@ -24,6 +24,12 @@ impl Interrupt {
         self.0.store(false, Ordering::SeqCst);
     }
 
+    /// The flag itself, for code below the kernel that polls it while it waits for a process
+    /// (the SLURM client ends a command when it is raised).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+
     /// Whether an interrupt arrived since the last reset.
     pub fn is_raised(&self) -> bool {
         self.0.load(Ordering::SeqCst)

@@ -31,6 +31,8 @@ use std::sync::Arc;
 
 use cards::LiveCards;
 use dask_slurm::manager::Clusters;
+use dask_slurm::process::StopFlag;
+use dask_slurm::slurm::{Slurm, SlurmError};
 
 use crate::cell::{CellInput, ErrorReport, Interrupt, Interrupted, Output};
 use crate::display::Bundle;
@@ -94,6 +96,24 @@ pub struct MagicContext<'a> {
     pub cells: &'a mut dyn CellRunner,
     /// Every magic there is, for `%lsmagic`.
     pub registry: &'a Registry,
+}
+
+impl MagicContext<'_> {
+    /// The SLURM client of `clusters` for this cell: interrupt ends its running command at once
+    /// instead of waiting out the command's timeout.
+    pub fn slurm(&self, clusters: &Clusters) -> Slurm {
+        clusters
+            .slurm()
+            .stopped_by(StopFlag::new(self.interrupt.flag()))
+    }
+}
+
+/// A SLURM client's error as a magic's: an interrupted command is the cell's interrupt.
+fn slurm_error(e: SlurmError) -> MagicError {
+    match e {
+        SlurmError::Interrupted { .. } => MagicError::Interrupted,
+        e => MagicError::Failed(e.to_string()),
+    }
 }
 
 /// Runs the text of a cell, magics and Rust alike. Implemented by the kernel's cell router.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use dask_slurm::manager::Clusters;
 use dask_slurm::slurm::check_job_id;
 
-use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
+use super::{args, slurm_error, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::Bundle;
 
 /// `%scancel`
@@ -43,10 +43,9 @@ impl Magic for Scancel {
         if let Some(e) = args.ids.iter().find_map(|id| check_job_id(id).err()) {
             return Err(MagicError::Usage(e.to_string()));
         }
-        self.clusters
-            .slurm()
+        ctx.slurm(&self.clusters)
             .cancel(&args.ids)
-            .map_err(|e| MagicError::Failed(e.to_string()))?;
+            .map_err(slurm_error)?;
         ctx.out
             .stdout(&format!("cancelled {}\n", args.ids.join(", ")));
         Ok(None)

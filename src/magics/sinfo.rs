@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dask_slurm::manager::Clusters;
 
-use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
+use super::{args, slurm_error, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::table::{Cell, Column, Table};
 use crate::display::{Bundle, Tone};
 
@@ -32,14 +32,13 @@ impl Magic for Sinfo {
     fn run(
         &self,
         call: &MagicCall<'_>,
-        _ctx: &mut MagicContext<'_>,
+        ctx: &mut MagicContext<'_>,
     ) -> Result<Option<Bundle>, MagicError> {
         args::parse::<Args>(call)?;
-        let partitions = self
-            .clusters
-            .slurm()
+        let partitions = ctx
+            .slurm(&self.clusters)
             .partitions()
-            .map_err(|e| MagicError::Failed(e.to_string()))?;
+            .map_err(slurm_error)?;
         let mut table = Table::new(
             "sinfo: partitions",
             [

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dask_slurm::manager::Clusters;
 
-use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
+use super::{args, slurm_error, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::display::table::{Cell, Column, Table};
 use crate::display::Bundle;
 
@@ -37,14 +37,13 @@ impl Magic for Squeue {
     fn run(
         &self,
         call: &MagicCall<'_>,
-        _ctx: &mut MagicContext<'_>,
+        ctx: &mut MagicContext<'_>,
     ) -> Result<Option<Bundle>, MagicError> {
         let args = args::parse::<Args>(call)?;
-        let jobs = self
-            .clusters
-            .slurm()
+        let jobs = ctx
+            .slurm(&self.clusters)
             .my_jobs(&args.squeue_args)
-            .map_err(|e| MagicError::Failed(e.to_string()))?;
+            .map_err(slurm_error)?;
         let mut table = Table::new(
             "squeue: your jobs",
             [

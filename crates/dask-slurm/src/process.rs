@@ -8,6 +8,8 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,38 @@ use rustix::process::{kill_process_group, Pid, Signal};
 
 /// How long [`kill_group`] waits after SIGTERM before it sends SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(5);
+
+/// A flag that another thread raises to stop a running command at once (a cell's interrupt):
+/// [`run_until`] kills the command's process group when it sees it raised.
+#[derive(Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// A stop flag that is raised whenever `flag` is `true`.
+    pub fn new(flag: Arc<AtomicBool>) -> StopFlag {
+        StopFlag(flag)
+    }
+
+    /// Whether it is raised.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for StopFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StopFlag({})", self.is_raised())
+    }
+}
+
+/// Two stop flags are the same when they are one flag.
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &StopFlag) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StopFlag {}
 
 /// What a process run by [`run_with_timeout`] left behind.
 #[derive(Debug)]
@@ -34,6 +68,9 @@ pub enum RunError {
     /// The program could not be started, or waiting for it failed.
     #[error("{0}")]
     Spawn(#[from] std::io::Error),
+    /// The stop flag was raised; the whole process group was killed.
+    #[error("stopped")]
+    Stopped,
     /// The time ran out; the whole process group was killed.
     #[error("timed out after {timeout:?}")]
     TimedOut {
@@ -59,6 +96,16 @@ pub enum RunError {
 /// assert_eq!(out.stdout, "hi\n");
 /// ```
 pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Result<Finished, RunError> {
+    run_until(command, timeout, None)
+}
+
+/// [`run_with_timeout`] that also ends the command (its whole group) as soon as `stop` is
+/// raised, with [`RunError::Stopped`].
+pub fn run_until(
+    command: &mut Command,
+    timeout: Duration,
+    stop: Option<&StopFlag>,
+) -> Result<Finished, RunError> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -72,6 +119,11 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Result<Fini
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
+            Ok(None) if stop.is_some_and(StopFlag::is_raised) => {
+                signal_group(&child, Signal::KILL);
+                let _ = child.wait();
+                return Err(RunError::Stopped);
+            }
             Ok(None) if Instant::now() >= deadline => {
                 signal_group(&child, Signal::KILL);
                 let _ = child.wait();
@@ -149,6 +201,23 @@ fn collect(reader: Option<JoinHandle<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raised_stop_flag_ends_the_whole_group_at_once() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let stop = StopFlag::new(flag.clone());
+        let raiser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::SeqCst);
+        });
+        let result = run_until(
+            Command::new("bash").args(["-c", "sleep 30 & sleep 30"]),
+            Duration::from_secs(60),
+            Some(&stop),
+        );
+        raiser.join().unwrap();
+        assert!(matches!(result, Err(RunError::Stopped)), "{result:?}");
+    }
 
     #[test]
     fn last_lines_keeps_the_end() {

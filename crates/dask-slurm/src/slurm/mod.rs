@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 pub use crate::model::JobState;
-use crate::process::{self, Finished, RunError};
+use crate::process::{self, Finished, RunError, StopFlag};
 use crate::script::CommentTag;
 
 mod filters;
@@ -85,6 +85,12 @@ pub enum SlurmError {
         timeout: Duration,
         /// What it had written to stderr by then.
         stderr: String,
+    },
+    /// The command was ended by an interrupt ([`Slurm::stopped_by`]).
+    #[error("`{command}` was interrupted")]
+    Interrupted {
+        /// The command line.
+        command: String,
     },
     /// The command says it cannot reach slurmctld.
     #[error("the SLURM controller is not reachable: {stderr}")]
@@ -265,6 +271,8 @@ pub struct Slurm {
     conf: Option<PathBuf>,
     /// How long one command may take before it is killed.
     timeout: Duration,
+    /// Raised to end a running command at once (a cell's interrupt); none for the poller.
+    stop: Option<StopFlag>,
 }
 
 impl Slurm {
@@ -278,6 +286,17 @@ impl Slurm {
             bin_dir,
             conf,
             timeout: Slurm::DEFAULT_TIMEOUT,
+            stop: None,
+        }
+    }
+
+    /// This client, with its commands ended at once (as [`SlurmError::Interrupted`]) when
+    /// `stop` is raised: for a cell, whose interrupt must not wait out a hanging command's
+    /// timeout.
+    pub fn stopped_by(&self, stop: StopFlag) -> Slurm {
+        Slurm {
+            stop: Some(stop),
+            ..self.clone()
         }
     }
 
@@ -392,8 +411,12 @@ impl Slurm {
         }
         cmd.envs(env.iter().copied());
         // The whole process group dies at the timeout: SLURM clients may fork helpers.
-        match process::run_with_timeout(&mut cmd, self.timeout) {
+        match process::run_until(&mut cmd, self.timeout, self.stop.as_ref()) {
             Ok(finished) => Ok(finished),
+            Err(RunError::Stopped) => {
+                tracing::info!(%command, "SLURM command stopped by an interrupt");
+                Err(SlurmError::Interrupted { command })
+            }
             Err(RunError::TimedOut { stderr, .. }) => {
                 tracing::warn!(%command, "SLURM command timed out");
                 Err(SlurmError::Timeout {
