@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::tracked::Tracked;
-use super::{io, lock, ClusterError, Clusters};
+use super::{io, lock, ClusterError, Clusters, BATCH_DIR};
 use crate::model::{self, ClusterView, JobRole};
 use crate::private;
 use crate::profile::Overrides;
@@ -22,7 +22,7 @@ impl Clusters {
         let profiles = self.profiles()?;
         let log_dir = profiles
             .get(None)?
-            .resolve("batch", &Overrides::default(), &self.settings.work_dir)?
+            .resolve(BATCH_DIR, &Overrides::default(), &self.settings.work_dir)?
             .log_dir;
         std::fs::create_dir_all(&log_dir).map_err(io(format!("creating {}", log_dir.display())))?;
         let tag = CommentTag {
@@ -31,7 +31,7 @@ impl Clusters {
             role: JobRole::Batch,
         };
         let text = script::wrap_batch(body, &tag, &log_dir, sbatch_args)?;
-        let dir = self.private_cluster_dir("batch")?;
+        let dir = self.private_cluster_dir(BATCH_DIR)?;
         let script_path = dir.join(format!(
             "sbatch-{}.sh",
             chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f")

@@ -38,6 +38,15 @@ use crate::registry::{self, JobRecord, Registry};
 use crate::script::{self, ScriptError};
 use crate::slurm::{Slurm, SlurmError};
 use crate::spec::{ClusterSpec, SpecError};
+
+/// The directory (under the state directory) of the cluster registry's records.
+const REGISTRY_DIR: &str = "clusters";
+
+/// The directory (under the state directory) of `%%sbatch`'s scripts, named like a cluster's.
+const BATCH_DIR: &str = "batch";
+
+/// Names no cluster may take: each cluster's files are in a directory of its name, beside these.
+const RESERVED_NAMES: [&str; 2] = [REGISTRY_DIR, BATCH_DIR];
 use crate::tls::{ClusterTls, TlsError};
 
 mod attach;
@@ -98,6 +107,9 @@ pub enum ClusterError {
     /// A live cluster of that name exists already.
     #[error("a cluster named {0} is already running")]
     Exists(String),
+    /// The name is the kernel's own (a directory of its state); choose another.
+    #[error("{0:?} is reserved for the kernel's own state; name the cluster otherwise")]
+    Reserved(String),
     /// The cluster has ended (or is ending): it cannot grow.
     #[error("cluster {0} has ended")]
     Ended(String),
@@ -205,7 +217,7 @@ impl Clusters {
 
     /// [`Clusters::open`] with these backends (one per kind).
     fn open_with(settings: ManagerSettings, backends: Vec<Arc<dyn Backend>>) -> Arc<Clusters> {
-        let registry = Registry::new(settings.state_dir.join("clusters"));
+        let registry = Registry::new(settings.state_dir.join(REGISTRY_DIR));
         let (records, problems) = registry.load_all();
         for p in problems {
             tracing::warn!("unreadable cluster record {p}");

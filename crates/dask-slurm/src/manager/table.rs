@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use super::tracked::Tracked;
-use super::ClusterError;
+use super::{ClusterError, RESERVED_NAMES};
 use crate::model::{self, ClusterState, ClusterView, JobRole};
 
 /// The clusters by name, and the state of polling.
@@ -69,6 +69,7 @@ impl ClusterTable {
             })
         };
         match requested {
+            Some(n) if RESERVED_NAMES.contains(&n) => Err(ClusterError::Reserved(n.to_owned())),
             Some(n) if live(n) => Err(ClusterError::Exists(n.to_owned())),
             Some(n) => Ok(n.to_owned()),
             None => Ok(std::iter::once("dask".to_owned())

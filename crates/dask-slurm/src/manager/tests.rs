@@ -224,6 +224,44 @@ fn a_grow_job_takes_every_setting_of_its_cluster_as_started_but_its_own_flags() 
 }
 
 #[test]
+fn a_submitted_cluster_stays_tracked_when_the_registry_cannot_be_written() {
+    let h = Harness::new("registry-fails");
+    let records = h.dir.join("state/clusters");
+    let _ = std::fs::remove_dir_all(&records);
+    std::fs::create_dir_all(records.parent().unwrap()).unwrap();
+    std::fs::write(&records, "a file where the registry's directory should be").unwrap();
+    let err = h.clusters.up(UpRequest::default()).unwrap_err();
+    assert!(err.to_string().contains("is tracked here"), "{err}");
+    // On the card, followed, and cancelled at shutdown like any other.
+    let view = h.clusters.status(None).unwrap();
+    assert_eq!(view.jobs.len(), 1);
+    h.clusters.shutdown();
+    assert_eq!(
+        *h.fake.cancelled.lock().unwrap(),
+        vec![view.jobs[0].id.clone()]
+    );
+}
+
+#[test]
+fn the_names_of_the_kernels_own_directories_are_not_cluster_names() {
+    let h = Harness::new("reserved");
+    for name in ["clusters", "batch"] {
+        let err = h
+            .clusters
+            .up(UpRequest {
+                name: Some(name.into()),
+                ..UpRequest::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, ClusterError::Reserved(_)), "{name}: {err}");
+    }
+    assert!(
+        h.fake.states.lock().unwrap().is_empty(),
+        "nothing was started"
+    );
+}
+
+#[test]
 fn cancel_ends_every_live_job_and_forgets_the_cluster() {
     let h = Harness::new("cancel");
     let up = h.up();

@@ -92,12 +92,16 @@ impl Clusters {
         );
         let job_record = self.submit(&spec, &job, &*backend, &dir)?;
         tracked.record.jobs.push(job_record);
-        self.registry
-            .save(&tracked.record)
-            .map_err(io("saving the cluster registry"))?;
+        // Tracked before it is persisted: a submitted job must be on the card and cancelled at
+        // shutdown even when the registry cannot be written.
         let view = tracked.view(None);
+        let record = tracked.record.clone();
         lock(&self.table).insert(tracked);
         self.wake_poller();
+        self.registry.save(&record).map_err(io(format!(
+            "saving the cluster registry (cluster {name} was submitted and is tracked here, \
+             and a shutdown cancels it, but a restarted kernel will not find it)"
+        )))?;
         Ok(view)
     }
 }
