@@ -307,7 +307,23 @@ impl Clusters {
                 t.scheduler_answers = false;
             }
         }
+        let orphans: Vec<(String, Arc<dyn super::Backend>, Vec<String>)> = table
+            .clusters
+            .values()
+            .filter_map(|t| {
+                let ids = orphaned_grow_jobs(t)?;
+                Some((t.record.name.clone(), t.backend.clone(), ids))
+            })
+            .collect();
         drop(table);
+        for (name, backend, ids) in orphans {
+            tracing::info!(
+                "cluster {name}: its scheduler's job has ended; cancelling its grow jobs {ids:?}"
+            );
+            if let Err(e) = backend.cancel(&ids) {
+                tracing::warn!("cluster {name}: cancelling grow jobs {ids:?}: {e}");
+            }
+        }
         self.notify_changes();
     }
 
@@ -347,6 +363,30 @@ impl Clusters {
             }
         }
     }
+}
+
+/// The grow jobs of `t` that wait or run although its scheduler's job has ended (for any
+/// reason): their workers would retry a dead scheduler until their own walltime, holding nodes.
+fn orphaned_grow_jobs(t: &Tracked) -> Option<Vec<String>> {
+    if t.cancelling {
+        return None;
+    }
+    let scheduler = t
+        .record
+        .jobs
+        .first()
+        .filter(|j| j.role == JobRole::Scheduler)?;
+    if t.is_live(&scheduler.id) {
+        return None;
+    }
+    let ids: Vec<String> = t
+        .record
+        .jobs
+        .iter()
+        .filter(|j| j.role == JobRole::Grow && t.is_live(&j.id))
+        .map(|j| j.id.clone())
+        .collect();
+    (!ids.is_empty()).then_some(ids)
 }
 
 /// The backend's answer for `ids`, with its error as text (kept to be shown on the cards).

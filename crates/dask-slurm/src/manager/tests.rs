@@ -262,6 +262,26 @@ fn the_names_of_the_kernels_own_directories_are_not_cluster_names() {
 }
 
 #[test]
+fn grow_jobs_are_cancelled_when_their_schedulers_job_ends() {
+    let h = Harness::new("orphans");
+    let up = h.up();
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    let grown = h.clusters.grow(GrowRequest::default()).unwrap();
+    let grow_id = grown.jobs[1].id.clone();
+    h.fake.set(&grow_id, JobState::Running);
+    h.clusters.refresh(true);
+    assert!(
+        h.fake.cancelled.lock().unwrap().is_empty(),
+        "both run: nothing to cancel"
+    );
+    // The scheduler's job hits its walltime while the grow job still runs.
+    h.fake.set(&up.jobs[0].id, JobState::Timeout);
+    h.clusters.refresh(true);
+    assert_eq!(*h.fake.cancelled.lock().unwrap(), vec![grow_id]);
+}
+
+#[test]
 fn cancel_ends_every_live_job_and_forgets_the_cluster() {
     let h = Harness::new("cancel");
     let up = h.up();

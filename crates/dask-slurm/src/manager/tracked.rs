@@ -58,7 +58,7 @@ impl Tracked {
     }
 
     /// Whether the job has not ended (or is not known to have).
-    fn is_live(&self, id: &str) -> bool {
+    pub(super) fn is_live(&self, id: &str) -> bool {
         !self.job_state(id).is_some_and(JobState::is_finished)
     }
 
