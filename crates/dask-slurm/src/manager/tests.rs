@@ -282,6 +282,36 @@ fn grow_jobs_are_cancelled_when_their_schedulers_job_ends() {
 }
 
 #[test]
+fn a_wait_for_workers_that_no_job_will_bring_fails_at_once_with_the_reason() {
+    let h = Harness::new("unreachable");
+    let up = h.up();
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    let grown = h.clusters.grow(GrowRequest::default()).unwrap();
+    let target = grown.workers_expected;
+    // SLURM fails the grow job at once (BadConstraints, as a real site did).
+    h.fake.set(&grown.jobs[1].id, JobState::Failed);
+    h.clusters.refresh(true);
+    let err = h
+        .clusters
+        .wait_workers(
+            None,
+            target,
+            Duration::from_secs(30),
+            &|| false,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(!matches!(err, ClusterError::Timeout(_)), "it waited: {err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("job {} ended FAILED", grown.jobs[1].id)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("never {target}")), "{text}");
+}
+
+#[test]
 fn cancel_ends_every_live_job_and_forgets_the_cluster() {
     let h = Harness::new("cancel");
     let up = h.up();

@@ -59,6 +59,9 @@ impl Clusters {
                         .unwrap_or_default()
                 )));
             }
+            if view.workers_expected < n && joined < n as usize {
+                return Err(ClusterError::Invalid(unreachable_workers(&view, joined, n)));
+            }
             if should_stop() {
                 return Err(ClusterError::Interrupted);
             }
@@ -125,4 +128,31 @@ impl Clusters {
             ))
         })
     }
+}
+
+/// Why `n` workers will not come: the live jobs bring only `view.workers_expected`, and the
+/// jobs that ended (a grow job that SLURM failed takes its workers with it) say why.
+fn unreachable_workers(view: &ClusterView, joined: usize, n: u32) -> String {
+    let ended: Vec<String> = view
+        .jobs
+        .iter()
+        .filter(|j| j.state.is_finished())
+        .map(|j| {
+            let reason = j
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!("job {} ended {}{reason}", j.id, j.state.as_str())
+        })
+        .collect();
+    let mut text = format!(
+        "cluster {}: {joined} workers joined and its running and waiting jobs bring {} in all, \
+         never {n}",
+        view.name, view.workers_expected
+    );
+    if !ended.is_empty() {
+        text.push_str(&format!("; {}", ended.join("; ")));
+    }
+    text
 }
