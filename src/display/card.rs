@@ -16,9 +16,11 @@
 //! workers stays small (see `bench/card_render.rs`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use askama::Template;
 use dask_slurm::model::{Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView};
+use dask_slurm::slurm::{parse_slurm_duration, JobState};
 
 use super::format::{
     and_more, human_bytes, human_slurm_time, human_time, natural_cmp, percent, plural, safe_href,
@@ -87,6 +89,8 @@ pub(crate) struct CardModel<'a> {
     security_title: &'static str,
     /// For a cluster without TLS: what anyone on the network can do.
     insecure_warning: Option<&'static str>,
+    /// When the scheduler's job nears its time limit: that the cluster ends with it.
+    walltime_warning: Option<String>,
     /// `updated_at` as given, for `<time datetime>`.
     updated_raw: &'a str,
     /// `updated_at` for people.
@@ -200,6 +204,7 @@ impl<'a> CardModel<'a> {
                 "Plain TCP without authentication."
             },
             insecure_warning: (!protected).then_some(INSECURE_WARNING),
+            walltime_warning: walltime_warning(view),
             updated_raw: &view.updated_at,
             updated: human_time(&view.updated_at),
             error: view.last_error.as_deref().and_then(split_error),
@@ -242,6 +247,9 @@ impl<'a> CardModel<'a> {
             self.name, self.state, self.backend, self.security, self.updated
         );
         if let Some(warning) = self.insecure_warning {
+            out.push_str(&format!("WARNING: {warning}\n"));
+        }
+        if let Some(warning) = &self.walltime_warning {
             out.push_str(&format!("WARNING: {warning}\n"));
         }
         if let Some(error) = &self.error {
@@ -365,10 +373,14 @@ impl<'a> JobRow<'a> {
         } else {
             job.elapsed.as_str()
         };
-        let time = if job.time_limit.is_empty() {
-            elapsed.to_owned()
-        } else {
-            format!("{elapsed} / {}", job.time_limit)
+        let time = match (job.time_limit.is_empty(), time_left(job)) {
+            (true, _) => elapsed.to_owned(),
+            (false, Some(left)) => format!(
+                "{elapsed} / {} · {} left",
+                job.time_limit,
+                human_duration(left)
+            ),
+            (false, None) => format!("{elapsed} / {}", job.time_limit),
         };
         // squeue says `None` as the reason of a running job, and `N/A` for an unknown start.
         let reason = job
@@ -574,5 +586,43 @@ pub(crate) fn role_word(role: JobRole) -> &'static str {
         JobRole::Scheduler => "scheduler",
         JobRole::Grow => "grow",
         JobRole::Batch => "batch",
+    }
+}
+
+/// How long before the scheduler's job reaches its time limit the card warns that the cluster
+/// ends with it.
+const WALLTIME_WARNING: Duration = Duration::from_secs(10 * 60);
+
+/// The time a running job has left before its limit, from squeue's elapsed time and limit (as
+/// of the last poll).
+fn time_left(job: &JobView) -> Option<Duration> {
+    if job.state != JobState::Running {
+        return None;
+    }
+    let limit = parse_slurm_duration(&job.time_limit)?;
+    let elapsed = parse_slurm_duration(&job.elapsed)?;
+    Some(limit.saturating_sub(elapsed))
+}
+
+/// "The scheduler's job ends in 8 min: …" when it has [`WALLTIME_WARNING`] or less left.
+fn walltime_warning(view: &ClusterView) -> Option<String> {
+    let job = view.jobs.iter().find(|j| j.role == JobRole::Scheduler)?;
+    let left = time_left(job).filter(|left| *left <= WALLTIME_WARNING)?;
+    Some(format!(
+        "The scheduler's job {} ends in {} (its time limit): the cluster ends with it, and so do \
+         the results its workers hold. Save what you need now.",
+        job.id,
+        human_duration(left)
+    ))
+}
+
+/// `45 s`, `8 min`, `1 h 05 min`, `2 d 3 h`.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=86399 => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86400, (s % 86400) / 3600),
     }
 }

@@ -375,7 +375,7 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
         html.contains(r#"<td class="rck-wrap">Priority</td>"#),
         "{html}"
     );
-    assert!(html.contains(r#"<td class="rck-num">12:41 / 30:00</td>"#));
+    assert!(html.contains(r#"<td class="rck-num">12:41 / 30:00 · 17 min left</td>"#));
 
     let plain = text(&card);
     let expected_lines = [
@@ -385,9 +385,9 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
         "ssh tunnel      ssh -N -L 8787:uc2n001:8787 alice@uc2.example.org",
         "                then open http://localhost:8787/status",
         "hosts           uc2n001 ×2, uc2n002 ×1",
-        "  JOB   ROLE       STATE    NODES  NODE LIST      ELAPSED / LIMIT  REASON / START",
-        "  4711  scheduler  RUNNING      2  uc2n[001-002]    12:41 / 30:00",
-        "  4712  grow       PENDING      2  —                 0:00 / 30:00  Priority",
+        "  JOB   ROLE       STATE    NODES  NODE LIST                  ELAPSED / LIMIT  REASON / START",
+        "  4711  scheduler  RUNNING      2  uc2n[001-002]  12:41 / 30:00 · 17 min left",
+        "  4712  grow       PENDING      2  —                             0:00 / 30:00  Priority",
     ];
     for line in expected_lines {
         assert!(
@@ -824,4 +824,26 @@ fn fixtures_match_the_rendering() {
             );
         }
     }
+}
+
+#[test]
+fn a_running_jobs_time_left_shows_and_the_end_of_the_scheduler_job_is_announced() {
+    let mut v = view(ClusterState::Running, 4);
+    // 12:41 of 30:00: no warning yet.
+    let card = cluster_card(&v);
+    assert!(
+        text(&card).contains("12:41 / 30:00 · 17 min left"),
+        "{}",
+        text(&card)
+    );
+    assert!(!text(&card).contains("ends in"));
+    // 8 minutes before the limit, in both twins.
+    v.jobs[0].elapsed = "22:00".into();
+    let card = cluster_card(&v);
+    let warning = "ends in 8 min (its time limit): the cluster ends with it";
+    assert!(text(&card).contains(warning), "{}", text(&card));
+    assert!(html(&card).contains(warning), "{}", html(&card));
+    // A pending job has no time left, and an unlimited one no warning.
+    v.jobs[0].time_limit = "UNLIMITED".into();
+    assert!(!text(&cluster_card(&v)).contains("ends in"));
 }

@@ -137,6 +137,32 @@ pub fn parse_partitions(stdout: &str) -> Result<Vec<PartitionRow>, ParseError> {
     Ok(rows)
 }
 
+/// A SLURM duration as squeue prints elapsed times and limits (`5:03`, `1:02:03`,
+/// `2-03:04:05`) or as a time limit is written (`30` minutes, `2-12`, `2-12:30`); `None` for
+/// `UNLIMITED`, `INVALID`, `NOT_SET` and anything else.
+pub fn parse_slurm_duration(text: &str) -> Option<std::time::Duration> {
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (days, rest) = match text.trim().split_once('-') {
+        Some((d, rest)) => (Some(number(d)?), rest),
+        None => (None, text.trim()),
+    };
+    let parts: Vec<u64> = rest.split(':').map(number).collect::<Option<_>>()?;
+    let seconds = match (days, parts.as_slice()) {
+        (None, [m]) => m * 60,
+        (None, [m, s]) => m * 60 + s,
+        (None, [h, m, s]) => h * 3600 + m * 60 + s,
+        (Some(d), [h]) => d * 86400 + h * 3600,
+        (Some(d), [h, m]) => d * 86400 + h * 3600 + m * 60,
+        (Some(d), [h, m, s]) => d * 86400 + h * 3600 + m * 60 + s,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(seconds))
+}
+
 /// Splits one `scontrol -o show …` line into `(Key, Value)` pairs, in order. Values may contain
 /// spaces (`Command=/path/job.sh arg`, `StdOut=/a b/x.out`): a word that does not start with
 /// `Key=` continues the previous value.
@@ -168,6 +194,20 @@ pub fn parse_scontrol_record(line: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slurm_durations() {
+        let secs = |t: &str| parse_slurm_duration(t).map(|d| d.as_secs());
+        assert_eq!(secs("0:05"), Some(5));
+        assert_eq!(secs("5:03"), Some(303));
+        assert_eq!(secs("1:02:03"), Some(3723));
+        assert_eq!(secs("2-03:04:05"), Some(2 * 86400 + 3 * 3600 + 4 * 60 + 5));
+        assert_eq!(secs("30"), Some(1800));
+        assert_eq!(secs("2-12"), Some(2 * 86400 + 12 * 3600));
+        for none in ["UNLIMITED", "INVALID", "NOT_SET", "", "1:2:3:4", "a:00"] {
+            assert_eq!(secs(none), None, "{none}");
+        }
+    }
     use crate::model::JobRole;
 
     /// Lines captured from the lab's SLURM 22.05.8 (`<US>` stands for the 0x1F separator).
