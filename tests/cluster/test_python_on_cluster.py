@@ -47,7 +47,8 @@ def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
             "print(json.dumps({'address': client.scheduler.address, 'cluster': os.environ['RCK_CLUSTER_NAME'],\n"
             "                  'workers': sorted(client.run(os.getpid)), 'ran_on': sorted({t['worker'] for t in stream.data}),\n"
             "                  'here': os.environ.get('RCK_WRAPPED_ENV'), 'there': sorted(set(client.run(os.environ.get, 'RCK_WRAPPED_ENV').values())),\n"
-            "                  'limits': sorted({w['memory_limit'] for w in client.scheduler_info()['workers'].values()})}))\n"
+            "                  'limits': sorted({w['memory_limit'] for w in client.scheduler_info()['workers'].values()}),\n"
+            "                  'death_timeouts': sorted(set(client.run(lambda dask_worker: dask_worker.death_timeout).values()))}))\n"
             "client",
             timeout=300,
         )
@@ -57,6 +58,8 @@ def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
         # Each worker's memory limit is derived from the job's memory (lab: mem 2400M, 2 ranks
         # per node): 0.9 x 2400 MiB / 2, not the host's memory as Dask's `auto` would take.
         assert seen["limits"] == [1080 * 2**20]
+        # A worker whose scheduler has gone closes after 300 s instead of waiting for walltime.
+        assert seen["death_timeouts"] == [300]
         # Client and workers both run from the cluster's environment.
         assert seen["here"] == "1" and seen["there"] == ["1"]
         status = kernel.run("%cluster status pyarray").of("display_data")[-1]["content"]["data"]["text/plain"]

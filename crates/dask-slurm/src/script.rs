@@ -25,8 +25,9 @@
 //!    the scheduler is rank 0 on the batch host, where the script runs;
 //! 6. `mpirun [--map-by POLICY] -np N [ARGS] dask-mpi --scheduler-file F --scheduler-port 0
 //!    --dashboard-address IP:PORT --protocol tls --interface IF --local-directory D
-//!    --worker-class distributed.Worker --nthreads T [--memory-limit M] --name
-//!    PREFIX-$SLURM_JOB_ID` (`--protocol tcp` for a cluster with `security = "none"`).
+//!    --worker-class distributed.Worker --worker-options '{"death_timeout": 300}' --nthreads T
+//!    [--memory-limit M] --name PREFIX-$SLURM_JOB_ID` (`--protocol tcp` for a cluster with
+//!    `security = "none"`).
 //!
 //! Pitfalls from real runs (slurm-lab/NOTES.md) that shape it: `--scheduler-port 0` (a fixed
 //! 8786 collides when two clusters share a node); `--worker-class distributed.Worker`, never
@@ -38,6 +39,10 @@
 //! [`ShellText`]).
 
 use std::fmt::Write as _;
+
+/// Seconds a worker keeps trying to reach a scheduler that has gone before it closes
+/// (`death_timeout`); long enough for a scheduler that starts slowly on a loaded node.
+const WORKER_DEATH_TIMEOUT_SECS: u32 = 300;
 use std::path::Path;
 
 use crate::model::JobRole;
@@ -347,6 +352,11 @@ fn render(
         ShellText::parse("local_directory", &spec.local_directory)?.to_shell()
     ));
     args.push("--worker-class distributed.Worker".to_owned());
+    // A worker whose scheduler is gone closes after this long instead of retrying until the
+    // job's walltime (its mpirun then ends and the nodes are freed).
+    args.push(format!(
+        "--worker-options '{{\"death_timeout\": {WORKER_DEATH_TIMEOUT_SECS}}}'"
+    ));
     args.push(format!("--nthreads {}", spec.threads_per_worker));
     if let Some(limit) = spec.worker_memory_limit() {
         args.push(format!(

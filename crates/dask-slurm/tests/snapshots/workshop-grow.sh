@@ -67,6 +67,7 @@ mpirun --map-by core:PE=20 -np 6 dask-mpi \
   --interface ib0 \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
+  --worker-options '{"death_timeout": 300}' \
   --nthreads 20 \
   --memory-limit 40500MiB \
   --name demo-grow-"$SLURM_JOB_ID"

@@ -93,6 +93,7 @@ mpirun --map-by core:PE=20 -np 4 --mca btl '^openib' dask-mpi \
   --interface ib0 \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
+  --worker-options '{"death_timeout": 300}' \
   --nthreads 20 \
   --memory-limit 40GiB \
   --name demo-"$SLURM_JOB_ID"
