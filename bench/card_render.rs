@@ -89,6 +89,7 @@ fn cluster(n: u32) -> ClusterView {
         last_error: None,
         tls: None,
         python_env: None,
+        notice: None,
         updated_at: "2026-05-01T14:03:22+02:00".into(),
     }
 }

@@ -59,6 +59,7 @@ pub const ERROR_DETAIL_LINES: usize = 40;
 ///     last_error: None,
 ///     tls: None,
 ///     python_env: None,
+///     notice: None,
 ///     updated_at: "2026-05-01T14:03:22+02:00".into(),
 /// };
 /// let card = cluster_card(&view);
@@ -91,6 +92,8 @@ pub(crate) struct CardModel<'a> {
     insecure_warning: Option<&'static str>,
     /// When the scheduler's job nears its time limit: that the cluster ends with it.
     walltime_warning: Option<String>,
+    /// A warning of the manager's that does not end the cluster (workers that do not join).
+    notice: Option<ErrorText<'a>>,
     /// `updated_at` as given, for `<time datetime>`.
     updated_raw: &'a str,
     /// `updated_at` for people.
@@ -205,6 +208,7 @@ impl<'a> CardModel<'a> {
             },
             insecure_warning: (!protected).then_some(INSECURE_WARNING),
             walltime_warning: walltime_warning(view),
+            notice: view.notice.as_deref().and_then(split_error),
             updated_raw: &view.updated_at,
             updated: human_time(&view.updated_at),
             error: view.last_error.as_deref().and_then(split_error),
@@ -251,6 +255,12 @@ impl<'a> CardModel<'a> {
         }
         if let Some(warning) = &self.walltime_warning {
             out.push_str(&format!("WARNING: {warning}\n"));
+        }
+        if let Some(notice) = &self.notice {
+            out.push_str(&format!("WARNING: {}\n", notice.headline));
+            for line in notice.detail.lines() {
+                out.push_str(&format!("  | {line}\n"));
+            }
         }
         if let Some(error) = &self.error {
             out.push_str(&format!("ERROR: {}\n", error.headline));

@@ -123,6 +123,7 @@ fn view(state: ClusterState, n: usize) -> ClusterView {
         }),
         tls: Some(ClusterTls::in_dir("/home/alice/.local/state/rust-cluster-kernel/demo/tls").client()),
         python_env: Some("/opt/venv".into()),
+        notice: None,
         updated_at: "2026-05-01T14:03:22.481+02:00".into(),
     }
 }
@@ -846,4 +847,30 @@ fn a_running_jobs_time_left_shows_and_the_end_of_the_scheduler_job_is_announced(
     // A pending job has no time left, and an unlimited one no warning.
     v.jobs[0].time_limit = "UNLIMITED".into();
     assert!(!text(&cluster_card(&v)).contains("ends in"));
+}
+
+#[test]
+fn a_notice_of_the_manager_shows_as_a_warning_with_its_log_lines() {
+    let mut v = view(ClusterState::Running, 1);
+    v.notice = Some(
+        "1 of the 3 workers of the running jobs have joined after 4 min: MPI may be stuck\n\
+         the end of job 4711's log:\n<orted> waiting"
+            .into(),
+    );
+    let card = cluster_card(&v);
+    assert!(
+        text(&card).contains("WARNING: 1 of the 3 workers"),
+        "{}",
+        text(&card)
+    );
+    assert!(
+        text(&card).contains("  | <orted> waiting"),
+        "{}",
+        text(&card)
+    );
+    assert!(
+        html(&card).contains("&#60;orted&#62; waiting"),
+        "escaped: {}",
+        html(&card)
+    );
 }

@@ -279,6 +279,8 @@ pub struct ClusterView {
     /// How clients authenticate: the CA, certificate and key presented to a mutual-TLS
     /// scheduler, or `None` for a plain `tcp://` one that anyone on the network can use.
     pub tls: Option<ClientTls>,
+    /// A warning that does not end the cluster, e.g. workers that have not joined for minutes.
+    pub notice: Option<String>,
     /// The directory of the Python environment that the cluster activates (`python_env`, as
     /// written, `$VAR`s unexpanded), for clients on this side to use the same Python and Dask;
     /// `None` for a packed environment staged to the nodes or the inherited one.

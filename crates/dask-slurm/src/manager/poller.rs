@@ -299,8 +299,10 @@ impl Clusters {
                 }
             }
         }
+        let now = Instant::now();
         for t in table.clusters.values_mut() {
             check_failure(t);
+            t.note_missing_workers(now);
             if t.has_ended() {
                 // Its scheduler is gone with its jobs: show no stale workers.
                 t.scheduler = None;

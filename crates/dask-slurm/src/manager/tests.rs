@@ -10,6 +10,8 @@ use super::*;
 use crate::model::{ClusterState, JobRole};
 use crate::private::tests::scratch;
 use crate::slurm::{JobState, JobStatus, StartEstimate};
+use std::time::Instant;
+use tracked::WORKERS_JOIN_LIMIT;
 
 /// A backend whose jobs are entries in a table that the test sets.
 #[derive(Default)]
@@ -309,6 +311,45 @@ fn a_wait_for_workers_that_no_job_will_bring_fails_at_once_with_the_reason() {
         "{text}"
     );
     assert!(text.contains(&format!("never {target}")), "{text}");
+}
+
+#[test]
+fn workers_that_do_not_join_a_scheduler_that_answers_are_noted_not_failed() {
+    let h = Harness::new("missing-workers");
+    let up = h.up();
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    let mut table = lock(&h.clusters.table);
+    let t = table.clusters.get_mut("dask").unwrap();
+    t.scheduler = Some(model::SchedulerView {
+        address: "tls://10.0.0.5:1".into(),
+        host: "n1".into(),
+        dashboard_port: 8787,
+        workers: Vec::new(),
+    });
+    t.scheduler_answers = true;
+    let start = Instant::now();
+    t.note_missing_workers(start);
+    assert_eq!(t.notice, None, "workers may take a while");
+    t.note_missing_workers(start + WORKERS_JOIN_LIMIT + Duration::from_secs(1));
+    let notice = t.notice.clone().unwrap();
+    assert!(
+        notice.starts_with("0 of the 3 workers of the running jobs have joined after 3 min"),
+        "{notice}"
+    );
+    assert_eq!(t.state(), ClusterState::Running, "a notice, not a failure");
+    // They join: the notice goes.
+    let joined = model::WorkerView {
+        name: "dask-1".into(),
+        host: "n1".into(),
+        address: "tls://10.0.0.6:2".into(),
+        nthreads: 1,
+        memory_limit: 1,
+        memory_used: None,
+    };
+    t.scheduler.as_mut().unwrap().workers = vec![joined.clone(), joined.clone(), joined];
+    t.note_missing_workers(start + WORKERS_JOIN_LIMIT * 2);
+    assert_eq!(t.notice, None);
 }
 
 #[test]

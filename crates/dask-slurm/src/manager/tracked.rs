@@ -3,13 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::backend::Backend;
 use crate::model::{ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView};
+use crate::process::last_lines;
 use crate::registry::ClusterRecord;
 use crate::slurm::{current_user, JobState, JobStatus};
 use crate::spec::{ClusterSpec, PythonEnv};
+
+/// How long workers of running jobs may stay missing from a scheduler that answers before the
+/// card says so.
+pub const WORKERS_JOIN_LIMIT: Duration = Duration::from_secs(180);
 
 /// One cluster as the manager follows it.
 pub(super) struct Tracked {
@@ -31,6 +36,10 @@ pub(super) struct Tracked {
     pub last_error: Option<String>,
     /// When the scheduler job was first seen running (for the start limit).
     pub running_since: Option<Instant>,
+    /// Since when workers of running jobs have been missing while the scheduler answers.
+    pub workers_missing_since: Option<Instant>,
+    /// A warning that does not end the cluster (workers that do not join).
+    pub notice: Option<String>,
     /// The view subscribers saw last.
     pub last_view: Option<ClusterView>,
 }
@@ -48,6 +57,8 @@ impl Tracked {
             cancelling: false,
             last_error: None,
             running_since: None,
+            workers_missing_since: None,
+            notice: None,
             last_view: None,
         }
     }
@@ -146,6 +157,7 @@ impl Tracked {
             workers_expected: self.workers_expected(),
             last_error,
             tls: self.record.tls.clone(),
+            notice: self.notice.clone(),
             python_env: self.record.spec.as_ref().and_then(|s| match &s.python_env {
                 PythonEnv::Activate(dir) => Some(dir.clone()),
                 PythonEnv::Inherit | PythonEnv::Staged(_) => None,
@@ -201,6 +213,52 @@ impl Tracked {
             }
             ClusterState::Finished | ClusterState::Failed => false,
         }
+    }
+
+    /// Notes (in [`Tracked::notice`]) when workers of running jobs have not joined a scheduler
+    /// that answers for [`WORKERS_JOIN_LIMIT`]: MPI may be stuck at start-up, a node unable to
+    /// reach the scheduler, or a worker crashing. Cleared when they have joined.
+    pub fn note_missing_workers(&mut self, now: Instant) {
+        let running: u32 = self
+            .record
+            .jobs
+            .iter()
+            .filter(|j| self.job_state(&j.id) == Some(&JobState::Running))
+            .map(|j| j.workers_expected)
+            .sum();
+        let joined = self
+            .scheduler
+            .as_ref()
+            .map_or(0, |s| s.workers.len() as u32);
+        if self.cancelling || !self.scheduler_answers || joined >= running {
+            self.workers_missing_since = None;
+            self.notice = None;
+            return;
+        }
+        let since = *self.workers_missing_since.get_or_insert(now);
+        let waited = now.saturating_duration_since(since);
+        if waited < WORKERS_JOIN_LIMIT {
+            return;
+        }
+        let log = self
+            .record
+            .jobs
+            .iter()
+            .rev()
+            .find(|j| self.job_state(&j.id) == Some(&JobState::Running))
+            .and_then(|j| {
+                Some((
+                    j.id.clone(),
+                    std::fs::read_to_string(j.log_path.as_ref()?).ok()?,
+                ))
+            })
+            .map(|(id, text)| format!("\nthe end of job {id}'s log:\n{}", last_lines(&text, 10)))
+            .unwrap_or_default();
+        self.notice = Some(format!(
+            "{joined} of the {running} workers of the running jobs have joined after {} min: \
+             MPI may be stuck at start-up, or nodes cannot reach the scheduler{log}",
+            waited.as_secs() / 60
+        ));
     }
 
     /// Whether the cluster has ended, well or badly.
