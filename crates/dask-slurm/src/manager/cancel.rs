@@ -15,6 +15,10 @@ use crate::spec::PythonEnv;
 /// How long `cancel` waits for the jobs to leave the queue.
 const CANCEL_WAIT: Duration = Duration::from_secs(90);
 
+/// After this many polls in a row that could not read the jobs' state (a controller that does
+/// not answer, an squeue that prints nonsense), `cancel` stops waiting and says so.
+const CANCEL_FAILED_POLLS: u32 = 3;
+
 impl Clusters {
     /// Ends clusters (or one job): graceful scheduler shutdown first, then the backend cancels
     /// the jobs (`scancel`, or the local process groups), then waits until they have ended.
@@ -90,16 +94,43 @@ impl Clusters {
             return Ok(());
         }
         backend.cancel(&ids)?;
-        // Wait until the jobs have left the queue (or the local processes have ended).
+        // Wait until the jobs have left the queue (or the local processes have ended), asking
+        // soon at first and then no more often than the poller does: the controller is shared.
         let deadline = Instant::now() + CANCEL_WAIT;
+        let cadence = record
+            .spec
+            .as_ref()
+            .map(|s| {
+                s.poll_interval_secs
+                    .max(crate::spec::MIN_POLL_INTERVAL_SECS)
+            })
+            .map_or(Duration::from_secs(5), |s| Duration::from_secs(s.into()));
+        let mut pause = Duration::from_millis(500);
+        let mut failed_polls = 0;
         loop {
             self.refresh(true);
-            let done = lock(&self.table).clusters.get(name).is_none_or(|t| {
-                ids.iter()
-                    .all(|id| t.job_state(id).is_some_and(JobState::is_finished))
-            });
+            let (done, poll_error) = {
+                let table = lock(&self.table);
+                let done = table.clusters.get(name).is_none_or(|t| {
+                    ids.iter()
+                        .all(|id| t.job_state(id).is_some_and(JobState::is_finished))
+                });
+                (done, table.poll_errors.get(&backend.kind()).cloned())
+            };
             if done {
                 break;
+            }
+            failed_polls = if poll_error.is_some() {
+                failed_polls + 1
+            } else {
+                0
+            };
+            if let (Some(e), true) = (poll_error, failed_polls >= CANCEL_FAILED_POLLS) {
+                return Err(ClusterError::Timeout(format!(
+                    "the cancel of jobs {} of {name} was sent, but their state cannot be read \
+                     ({e}); they end when SLURM carries it out",
+                    ids.join(", ")
+                )));
             }
             if Instant::now() > deadline {
                 return Err(ClusterError::Timeout(format!(
@@ -108,7 +139,8 @@ impl Clusters {
                     CANCEL_WAIT.as_secs()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(cadence);
         }
         if only_job.is_none() {
             if let Err(e) = self.registry.remove(name) {

@@ -20,6 +20,8 @@ struct FakeBackend {
     states: Mutex<HashMap<String, JobState>>,
     /// The jobs cancel was asked to end, in order.
     cancelled: Mutex<Vec<String>>,
+    /// Whether the controller is down: job states cannot be read.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl FakeBackend {
@@ -62,6 +64,11 @@ impl Backend for FakeBackend {
     }
 
     fn statuses(&self, ids: &[String]) -> Result<Vec<JobStatus>, ClusterError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ClusterError::Invalid(
+                "the controller does not answer".into(),
+            ));
+        }
         let states = self.states.lock().unwrap();
         Ok(ids
             .iter()
@@ -350,6 +357,26 @@ fn workers_that_do_not_join_a_scheduler_that_answers_are_noted_not_failed() {
     t.scheduler.as_mut().unwrap().workers = vec![joined.clone(), joined.clone(), joined];
     t.note_missing_workers(start + WORKERS_JOIN_LIMIT * 2);
     assert_eq!(t.notice, None);
+}
+
+#[test]
+fn cancel_while_the_controller_is_down_sends_the_cancel_and_stops_waiting_with_the_reason() {
+    let h = Harness::new("cancel-down");
+    let up = h.up();
+    h.fake.set(&up.jobs[0].id, JobState::Running);
+    h.clusters.refresh(true);
+    h.fake.down.store(true, Ordering::SeqCst);
+    let err = h.clusters.cancel(CancelTarget::Cluster(None)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("was sent, but their state cannot be read"),
+        "{text}"
+    );
+    assert!(text.contains("the controller does not answer"), "{text}");
+    assert_eq!(
+        *h.fake.cancelled.lock().unwrap(),
+        vec![up.jobs[0].id.clone()]
+    );
 }
 
 #[test]
