@@ -162,3 +162,21 @@ def test_scancel_takes_the_job_ids_slurm_takes(kernel, lab_env):
         assert bad.status == "error" and "invalid job id" in bad.reply["content"]["evalue"]
     finally:
         subprocess.run(["scancel", job])
+
+
+def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kernel):
+    up = kernel.run("%cluster up sited --constraint lab --wait --timeout 90")
+    assert up.status == "ok", up.reply["content"]
+    try:
+        [job] = squeue_ids("sited")
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+        assert "Features=lab" in shown, shown
+    finally:
+        kernel.run("%cluster cancel sited", timeout=120)
+    bad = kernel.run("%cluster up unsited --constraint no-such-feature")
+    assert bad.status == "error"
+    assert "Invalid feature specification" in bad.reply["content"]["evalue"], bad.reply["content"]
+    assert not squeue_ids("unsited")
+    # Not even that far: a value that would be a second option never reaches sbatch.
+    sneaky = kernel.run("%cluster up sneaky --constraint 'lab --wrap=id'")
+    assert sneaky.status == "error" and "constraint" in sneaky.reply["content"]["evalue"]

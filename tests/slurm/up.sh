@@ -111,7 +111,8 @@ else
 fi
 NODE_LINES=""
 for i in $(seq 1 "$NODES"); do
-  NODE_LINES+="NodeName=n$i NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$CPUS RealMemory=$MEM_MB"$'\n'
+  # Features: a node feature for the tests of --constraint (sites select node types so).
+  NODE_LINES+="NodeName=n$i NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$CPUS RealMemory=$MEM_MB Features=lab"$'\n'
 done
 
 NEW_CONF=$(cat <<EOF

@@ -269,6 +269,16 @@ fn render(
     if let Some(account) = &spec.account {
         let _ = writeln!(s, "#SBATCH --account={account}");
     }
+    for (option, value) in [
+        ("qos", &spec.qos),
+        ("constraint", &spec.constraint),
+        ("reservation", &spec.reservation),
+        ("gres", &spec.gres),
+    ] {
+        if let Some(value) = value {
+            let _ = writeln!(s, "#SBATCH --{option}={value}");
+        }
+    }
     s.push_str(&output_line(&spec.log_dir));
     let _ = writeln!(s, "#SBATCH --comment={}", tag.render());
     s.push_str("#\n");
@@ -676,6 +686,10 @@ mod tests {
         let spec = workshop(Overrides {
             env_archive: Some("$HOME/envs/dask env.tar.gz".into()),
             account: Some("hk-project".into()),
+            qos: Some("normal".into()),
+            constraint: Some("ib&[skylake|icelake]".into()),
+            reservation: Some("workshop-2026".into()),
+            gres: Some("gpu:a100:2".into()),
             memory_limit: Some("40GiB".into()),
             login_host: Some("uc2.scc.kit.edu".into()),
             env: Some(BTreeMap::from([

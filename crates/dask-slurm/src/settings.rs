@@ -211,6 +211,14 @@ cluster_settings! {
         local_directory: String, override String = "$TMP/dask".to_owned(), flag(long);
         /// SLURM account.
         account: Option<String>, override String = None, flag(long, short = 'A');
+        /// SLURM quality of service (`--qos`), where the site requires one.
+        qos: Option<String>, override String = None, flag(long);
+        /// Node features the jobs need (`--constraint`, e.g. `ib&skylake`).
+        constraint: Option<String>, override String = None, flag(long, short = 'C');
+        /// A reservation to run in (`--reservation`), e.g. a workshop's.
+        reservation: Option<String>, override String = None, flag(long);
+        /// Generic resources per node (`--gres`, e.g. `gpu:2` or `gpu:a100:1`).
+        gres: Option<String>, override String = None, flag(long);
         /// Login host for the dashboard's ssh tunnel line.
         login_host: Option<String>, override String = None, flag(skip);
         /// Preferred dashboard port (the scheduler falls back to a free one if it is taken).

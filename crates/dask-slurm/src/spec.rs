@@ -240,6 +240,31 @@ pub fn validate_slurm_name(field: &str, value: &str) -> Result<(), SpecError> {
     }
 }
 
+/// Checks the value of an `#SBATCH --field=VALUE` line that SLURM reads as an expression
+/// (`--constraint=ib&[skylake|icelake]`, `--gres=gpu:a100:2`): letters, digits, `_`, `.`, `-`
+/// and the operators in `operators`; no spaces, quotes, `$`, `#` or new lines, so the line is
+/// one option and nothing else.
+pub fn validate_directive_value(
+    field: &str,
+    value: &str,
+    operators: &str,
+) -> Result<(), SpecError> {
+    if !value.is_empty()
+        && value.len() <= 256
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c) || operators.contains(c))
+    {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            field,
+            value,
+            format!("expected letters, digits, `_`, `.`, `-` and {operators} only"),
+        ))
+    }
+}
+
 /// Checks a user name as it goes into the job's comment tag: `[A-Za-z0-9_.-]+`.
 pub fn validate_user_name(value: &str) -> Result<(), SpecError> {
     validate_slurm_name("user name", value)
@@ -601,6 +626,18 @@ impl ClusterSpec {
         if let Some(account) = &self.account {
             validate_slurm_name("account", account)?;
         }
+        if let Some(qos) = &self.qos {
+            validate_slurm_name("qos", qos)?;
+        }
+        if let Some(reservation) = &self.reservation {
+            validate_slurm_name("reservation", reservation)?;
+        }
+        if let Some(constraint) = &self.constraint {
+            validate_directive_value("constraint", constraint, "&|*[]()!,:")?;
+        }
+        if let Some(gres) = &self.gres {
+            validate_directive_value("gres", gres, ":,")?;
+        }
         validate_count("nodes", self.nodes)?;
         validate_count("workers_per_node", self.workers_per_node)?;
         validate_count("threads_per_worker", self.threads_per_worker)?;
@@ -683,6 +720,37 @@ impl ClusterSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_directives_are_one_option_each() {
+        let mut spec = crate::profile::Profile::workshop()
+            .resolve("c", &Default::default(), std::path::Path::new("/tmp"))
+            .unwrap();
+        spec.qos = Some("normal".into());
+        spec.reservation = Some("workshop-2026".into());
+        spec.constraint = Some("ib&[skylake|icelake]".into());
+        spec.gres = Some("gpu:a100:2".into());
+        assert!(spec.validate().is_ok());
+        for (field, bad) in [
+            ("constraint", "ib\n#SBATCH --exclusive"),
+            ("constraint", "a b"),
+            ("constraint", "$(id)"),
+            ("gres", "gpu:2;id"),
+            ("gres", "gpu:2 --wrap=id"),
+            ("qos", "normal&x"),
+            ("reservation", "r'x"),
+        ] {
+            let mut s = spec.clone();
+            match field {
+                "constraint" => s.constraint = Some(bad.into()),
+                "gres" => s.gres = Some(bad.into()),
+                "qos" => s.qos = Some(bad.into()),
+                _ => s.reservation = Some(bad.into()),
+            }
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.field(), field, "{bad:?}");
+        }
+    }
 
     #[test]
     fn sizes_in_slurm_and_dask_units() {

@@ -8,6 +8,10 @@
 #SBATCH --time=30:00
 #SBATCH --mem=90000mb
 #SBATCH --account=hk-project
+#SBATCH --qos=normal
+#SBATCH --constraint=ib&[skylake|icelake]
+#SBATCH --reservation=workshop-2026
+#SBATCH --gres=gpu:a100:2
 #SBATCH --output="/home/alice/notebooks/slurm-%j.out"
 #SBATCH --comment=rust-cluster-kernel:user=alice:cluster=demo:role=scheduler
 #
