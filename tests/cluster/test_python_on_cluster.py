@@ -42,13 +42,18 @@ def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
             "client = Client()\n"
             "x = da.random.random((2000, 2000), chunks=(500, 500))\n"
             "y = (x + x.T) - x.mean(axis=0)\n"
+            "# A worker's own environment (os.environ.get itself would be pickled with the client's).\n"
+            "def worker_env(name):\n"
+            "    import os\n"
+            "    return os.environ.get(name)\n"
             "with get_task_stream() as stream:\n"
             "    total = float(y.sum().compute())\n"
             "print(json.dumps({'address': client.scheduler.address, 'cluster': os.environ['RCK_CLUSTER_NAME'],\n"
             "                  'workers': sorted(client.run(os.getpid)), 'ran_on': sorted({t['worker'] for t in stream.data}),\n"
-            "                  'here': os.environ.get('RCK_WRAPPED_ENV'), 'there': sorted(set(client.run(os.environ.get, 'RCK_WRAPPED_ENV').values())),\n"
+            "                  'here': os.environ.get('RCK_WRAPPED_ENV'), 'there': sorted(set(client.run(worker_env, 'RCK_WRAPPED_ENV').values())),\n"
             "                  'limits': sorted({w['memory_limit'] for w in client.scheduler_info()['workers'].values()}),\n"
-            "                  'death_timeouts': sorted(set(client.run(lambda dask_worker: dask_worker.death_timeout).values()))}))\n"
+            "                  'death_timeouts': sorted(set(client.run(lambda dask_worker: dask_worker.death_timeout).values())),\n"
+            "                  'prologue': sorted(set(client.run(worker_env, 'RCK_PROLOGUE_MARK').values()))}))\n"
             "client",
             timeout=300,
         )
@@ -60,6 +65,8 @@ def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
         assert seen["limits"] == [1080 * 2**20]
         # A worker whose scheduler has gone closes after 300 s instead of waiting for walltime.
         assert seen["death_timeouts"] == [300]
+        # The profile's prologue ran before the workers started, on every node.
+        assert seen["prologue"] == ["lab-prologue"]
         # Client and workers both run from the cluster's environment.
         assert seen["here"] == "1" and seen["there"] == ["1"]
         status = kernel.run("%cluster status pyarray").of("display_data")[-1]["content"]["data"]["text/plain"]

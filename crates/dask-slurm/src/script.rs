@@ -305,6 +305,12 @@ fn render(
     if let (Some(heartbeat), Some(secs)) = (ctx.heartbeat_file, spec.watchdog_secs()) {
         s.push_str(&watchdog(&path_word("heartbeat_file", heartbeat)?, secs));
     }
+    if !spec.prologue.is_empty() {
+        s.push_str("\n# The site's set-up (the profile's prologue), as written.\n");
+        for line in &spec.prologue {
+            let _ = writeln!(s, "{line}");
+        }
+    }
     s.push_str(&python_env(&spec.python_env)?);
     if !spec.env.is_empty() {
         s.push_str("\n# Environment from the profile.\n");
@@ -687,6 +693,10 @@ mod tests {
             env_archive: Some("$HOME/envs/dask env.tar.gz".into()),
             account: Some("hk-project".into()),
             qos: Some("normal".into()),
+            prologue: Some(vec![
+                "module purge".into(),
+                "module load devel/python/3.12 mpi/openmpi/4.1".into(),
+            ]),
             constraint: Some("ib&[skylake|icelake]".into()),
             reservation: Some("workshop-2026".into()),
             gres: Some("gpu:a100:2".into()),

@@ -226,6 +226,9 @@ cluster_settings! {
         /// Extra environment variables for the job (name → value; values may refer to `$VARS`).
         env: BTreeMap<String, String>, override BTreeMap<String, String> = BTreeMap::new(),
             flag(skip);
+        /// The site's own set-up lines (`module load devel/python/3.12`), run as written in the
+        /// job before the Python environment is activated: your shell, one line per entry.
+        prologue: Vec<String>, override Vec<String> = Vec::new(), flag(skip);
         /// Extra `mpirun` arguments, each passed as one quoted word.
         mpirun_args: Vec<String>, override Vec<String> = Vec::new(), flag(skip);
         /// `mpirun --map-by` policy; `{threads}` stands for threads per worker, `""` means none.

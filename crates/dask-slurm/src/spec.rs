@@ -265,6 +265,21 @@ pub fn validate_directive_value(
     }
 }
 
+/// Checks one line of a profile's `prologue`: shell as the user wrote it (it is their own
+/// set-up, run as them), but one line: no new line, carriage return or NUL that would make it
+/// several, and not empty.
+pub fn validate_prologue_line(line: &str) -> Result<(), SpecError> {
+    if !line.trim().is_empty() && !line.contains(['\n', '\r', '\0']) && line.len() <= 1024 {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            "prologue",
+            line,
+            "expected one non-empty line of shell per entry",
+        ))
+    }
+}
+
 /// Checks a user name as it goes into the job's comment tag: `[A-Za-z0-9_.-]+`.
 pub fn validate_user_name(value: &str) -> Result<(), SpecError> {
     validate_slurm_name("user name", value)
@@ -626,6 +641,9 @@ impl ClusterSpec {
         if let Some(account) = &self.account {
             validate_slurm_name("account", account)?;
         }
+        for line in &self.prologue {
+            validate_prologue_line(line)?;
+        }
         if let Some(qos) = &self.qos {
             validate_slurm_name("qos", qos)?;
         }
@@ -739,12 +757,15 @@ mod tests {
             ("gres", "gpu:2 --wrap=id"),
             ("qos", "normal&x"),
             ("reservation", "r'x"),
+            ("prologue", "module load x\nid"),
+            ("prologue", " "),
         ] {
             let mut s = spec.clone();
             match field {
                 "constraint" => s.constraint = Some(bad.into()),
                 "gres" => s.gres = Some(bad.into()),
                 "qos" => s.qos = Some(bad.into()),
+                "prologue" => s.prologue = vec![bad.into()],
                 _ => s.reservation = Some(bad.into()),
             }
             let e = s.validate().unwrap_err();

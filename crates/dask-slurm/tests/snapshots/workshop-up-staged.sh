@@ -40,6 +40,10 @@ rck_watchdog &
 rck_watchdog_pid=$!
 trap 'kill "$rck_watchdog_pid" 2>/dev/null || true' EXIT
 
+# The site's set-up (the profile's prologue), as written.
+module purge
+module load devel/python/3.12 mpi/openmpi/4.1
+
 # Unpack the packed environment to node-local $TMP, one task per node, then activate it.
 export RCK_ENV_ARCHIVE="${HOME}"'/envs/dask env.tar.gz'
 srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c '
