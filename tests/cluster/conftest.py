@@ -18,7 +18,10 @@ def lab_env(tmp_path_factory):
     text = LAB_PROFILE.read_text()
     # A second profile whose watchdog ends a job 12 s after its kernel stops touching the heartbeat.
     quick = text.replace("[profiles.lab", "[profiles.quickdog").replace("watchdog_minutes = 2", "watchdog_minutes = 0.2")
-    (config / "config.toml").write_text(text + "\n" + quick)
+    # A stricter site: memory per CPU instead of per node (the generated --mem line skipped).
+    site = text.replace("[profiles.lab", "[profiles.site").replace(
+        'watchdog_minutes = 2', 'watchdog_minutes = 2\nskip_directives = ["mem"]\nextra_directives = ["--mem-per-cpu=300"]')
+    (config / "config.toml").write_text(text + "\n" + quick + "\n" + site)
     env = dict(os.environ)
     env.update(
         XDG_CONFIG_HOME=str(base / "config"),

@@ -177,6 +177,15 @@ def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kerne
     assert bad.status == "error"
     assert "Invalid feature specification" in bad.reply["content"]["evalue"], bad.reply["content"]
     assert not squeue_ids("unsited")
+    # A site that wants memory per CPU: its profile skips the generated --mem and adds its own.
+    site = kernel.run("%cluster up persite --profile site --wait --timeout 90")
+    assert site.status == "ok", site.reply["content"]
+    try:
+        [job] = squeue_ids("persite")
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+        assert "MinMemoryCPU=300M" in shown and "MinMemoryNode" not in shown, shown
+    finally:
+        kernel.run("%cluster cancel persite", timeout=120)
     # Not even that far: a value that would be a second option never reaches sbatch.
     sneaky = kernel.run("%cluster up sneaky --constraint 'lab --wrap=id'")
     assert sneaky.status == "error" and "constraint" in sneaky.reply["content"]["evalue"]

@@ -257,27 +257,29 @@ fn render(
     let mut s = String::new();
     s.push_str("#!/bin/bash\n");
     let _ = writeln!(s, "#SBATCH --job-name={job_name}");
-    let _ = writeln!(s, "#SBATCH --partition={}", spec.partition);
-    let _ = writeln!(s, "#SBATCH --nodes={}", spec.nodes);
-    let _ = writeln!(s, "#SBATCH --ntasks={ntasks}");
-    let _ = writeln!(s, "#SBATCH --ntasks-per-node={}", spec.workers_per_node);
-    let _ = writeln!(s, "#SBATCH --cpus-per-task={}", spec.threads_per_worker);
-    let _ = writeln!(s, "#SBATCH --time={}", spec.time);
-    if let Some(mem) = &spec.mem {
-        let _ = writeln!(s, "#SBATCH --mem={mem}");
-    }
-    if let Some(account) = &spec.account {
-        let _ = writeln!(s, "#SBATCH --account={account}");
-    }
-    for (option, value) in [
-        ("qos", &spec.qos),
-        ("constraint", &spec.constraint),
-        ("reservation", &spec.reservation),
-        ("gres", &spec.gres),
-    ] {
-        if let Some(value) = value {
+    // The lines a site may skip (`skip_directives`): it rejects them, or sets them itself.
+    let skippable = [
+        ("partition", Some(spec.partition.clone())),
+        ("nodes", Some(spec.nodes.to_string())),
+        ("ntasks", Some(ntasks.to_string())),
+        ("ntasks-per-node", Some(spec.workers_per_node.to_string())),
+        ("cpus-per-task", Some(spec.threads_per_worker.to_string())),
+        ("time", Some(spec.time.clone())),
+        ("mem", spec.mem.clone()),
+        ("account", spec.account.clone()),
+        ("qos", spec.qos.clone()),
+        ("constraint", spec.constraint.clone()),
+        ("reservation", spec.reservation.clone()),
+        ("gres", spec.gres.clone()),
+    ];
+    for (option, value) in skippable {
+        if let Some(value) = value.filter(|_| !spec.skip_directives.iter().any(|s| s == option)) {
             let _ = writeln!(s, "#SBATCH --{option}={value}");
         }
+    }
+    // The site's other options, each checked to be one `--name[=value]`.
+    for directive in &spec.extra_directives {
+        let _ = writeln!(s, "#SBATCH {directive}");
     }
     s.push_str(&output_line(&spec.log_dir));
     let _ = writeln!(s, "#SBATCH --comment={}", tag.render());
@@ -693,6 +695,8 @@ mod tests {
             env_archive: Some("$HOME/envs/dask env.tar.gz".into()),
             account: Some("hk-project".into()),
             qos: Some("normal".into()),
+            skip_directives: Some(vec!["mem".into(), "ntasks-per-node".into()]),
+            extra_directives: Some(vec!["--mem-per-cpu=2000".into(), "--exclusive".into()]),
             prologue: Some(vec![
                 "module purge".into(),
                 "module load devel/python/3.12 mpi/openmpi/4.1".into(),

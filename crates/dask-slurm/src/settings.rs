@@ -226,6 +226,12 @@ cluster_settings! {
         /// Extra environment variables for the job (name → value; values may refer to `$VARS`).
         env: BTreeMap<String, String>, override BTreeMap<String, String> = BTreeMap::new(),
             flag(skip);
+        /// Further `#SBATCH` options the site needs, each one `--name` or `--name=value`
+        /// (`--mem-per-cpu=2000`, `--exclusive`, `--signal=B:USR1@300`).
+        extra_directives: Vec<String>, override Vec<String> = Vec::new(), flag(skip);
+        /// Generated `#SBATCH` lines to leave out, by option name (`mem`, `ntasks-per-node`),
+        /// for sites that reject them or set them themselves.
+        skip_directives: Vec<String>, override Vec<String> = Vec::new(), flag(skip);
         /// The site's own set-up lines (`module load devel/python/3.12`), run as written in the
         /// job before the Python environment is activated: your shell, one line per entry.
         prologue: Vec<String>, override Vec<String> = Vec::new(), flag(skip);

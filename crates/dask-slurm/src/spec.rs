@@ -265,6 +265,62 @@ pub fn validate_directive_value(
     }
 }
 
+/// The generated `#SBATCH` options that `skip_directives` may name. The job name, output file
+/// and comment tag are the kernel's own: it finds its jobs and their logs by them.
+pub const SKIPPABLE_DIRECTIVES: [&str; 12] = [
+    "partition",
+    "nodes",
+    "ntasks",
+    "ntasks-per-node",
+    "cpus-per-task",
+    "time",
+    "mem",
+    "account",
+    "qos",
+    "constraint",
+    "reservation",
+    "gres",
+];
+
+/// Options that `extra_directives` may not set: the kernel finds its jobs and their logs by
+/// them.
+const OWN_DIRECTIVES: [&str; 5] = ["job-name", "output", "error", "comment", "parsable"];
+
+/// Checks one of `extra_directives`: `--name` or `--name=value`, with a lower-case name and a
+/// value of letters, digits and `_.,:@%+/=&|*[]()!-` only (no spaces, quotes, `$` or new
+/// lines: one option and nothing else), and not an option the kernel sets for its own use.
+pub fn validate_extra_directive(directive: &str) -> Result<(), SpecError> {
+    let invalid = |why: &str| SpecError::invalid("extra_directives", directive, why.to_owned());
+    let option = directive
+        .strip_prefix("--")
+        .ok_or_else(|| invalid("expected --name or --name=value"))?;
+    let (name, value) = match option.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (option, None),
+    };
+    let name_ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let value_ok = value.is_none_or(|v| {
+        !v.is_empty()
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.,:@%+/=&|*[]()!-".contains(c))
+    });
+    if !name_ok || !value_ok || directive.len() > 256 {
+        return Err(invalid(
+            "expected --name or --name=value: a lower-case name, and a value of letters, digits \
+             and _.,:@%+/=&|*[]()!- only",
+        ));
+    }
+    if OWN_DIRECTIVES.contains(&name) {
+        return Err(invalid(
+            "the kernel sets this option itself: it finds its jobs and their logs by it",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one line of a profile's `prologue`: shell as the user wrote it (it is their own
 /// set-up, run as them), but one line: no new line, carriage return or NUL that would make it
 /// several, and not empty.
@@ -603,10 +659,18 @@ impl ClusterSpec {
         if let Some(limit) = &self.memory_limit {
             return Some(limit.clone());
         }
-        let node = slurm_memory_bytes(self.mem.as_deref()?)?;
+        let node = slurm_memory_bytes(self.job_mem()?)?;
         let per_worker =
             (node as f64 * DERIVED_MEMORY_SHARE / f64::from(self.workers_per_node.max(1))) as u64;
         Some(format!("{}MiB", per_worker >> 20))
+    }
+
+    /// The memory per node the job asks SLURM for: `mem`, unless `skip_directives` leaves its
+    /// line out (then the site decides, and only Dask's `auto` can know).
+    fn job_mem(&self) -> Option<&str> {
+        self.mem
+            .as_deref()
+            .filter(|_| !self.skip_directives.iter().any(|d| d == "mem"))
     }
 
     /// Refuses a worker `limit` that, times the workers of a node, exceeds the job's memory per
@@ -614,7 +678,7 @@ impl ClusterSpec {
     fn check_limit_fits_the_job(&self, limit: &str) -> Result<(), SpecError> {
         let (Some(limit_bytes), Some(node)) = (
             worker_memory_bytes(limit),
-            self.mem.as_deref().and_then(slurm_memory_bytes),
+            self.job_mem().and_then(slurm_memory_bytes),
         ) else {
             return Ok(());
         };
@@ -643,6 +707,18 @@ impl ClusterSpec {
         }
         for line in &self.prologue {
             validate_prologue_line(line)?;
+        }
+        for directive in &self.extra_directives {
+            validate_extra_directive(directive)?;
+        }
+        for name in &self.skip_directives {
+            if !SKIPPABLE_DIRECTIVES.contains(&name.as_str()) {
+                return Err(SpecError::invalid(
+                    "skip_directives",
+                    name,
+                    format!("expected one of {}", SKIPPABLE_DIRECTIVES.join(", ")),
+                ));
+            }
         }
         if let Some(qos) = &self.qos {
             validate_slurm_name("qos", qos)?;
@@ -748,6 +824,12 @@ mod tests {
         spec.reservation = Some("workshop-2026".into());
         spec.constraint = Some("ib&[skylake|icelake]".into());
         spec.gres = Some("gpu:a100:2".into());
+        spec.extra_directives = vec![
+            "--exclusive".into(),
+            "--signal=B:USR1@300".into(),
+            "--mem-per-cpu=2000".into(),
+        ];
+        spec.skip_directives = vec!["mem".into()];
         assert!(spec.validate().is_ok());
         for (field, bad) in [
             ("constraint", "ib\n#SBATCH --exclusive"),
@@ -758,6 +840,12 @@ mod tests {
             ("qos", "normal&x"),
             ("reservation", "r'x"),
             ("prologue", "module load x\nid"),
+            ("extra_directives", "--mem-per-cpu=2000 --wrap=id"),
+            ("extra_directives", "mem-per-cpu=2000"),
+            ("extra_directives", "--signal='B:USR1@60'"),
+            ("extra_directives", "--output=/tmp/elsewhere"),
+            ("extra_directives", "--x=$(id)"),
+            ("skip_directives", "job-name"),
             ("prologue", " "),
         ] {
             let mut s = spec.clone();
@@ -766,6 +854,8 @@ mod tests {
                 "gres" => s.gres = Some(bad.into()),
                 "qos" => s.qos = Some(bad.into()),
                 "prologue" => s.prologue = vec![bad.into()],
+                "extra_directives" => s.extra_directives = vec![bad.into()],
+                "skip_directives" => s.skip_directives = vec![bad.into()],
                 _ => s.reservation = Some(bad.into()),
             }
             let e = s.validate().unwrap_err();
@@ -820,6 +910,13 @@ mod tests {
         assert!(e.to_string().contains("more than the job's memory"), "{e}");
         spec.memory_limit = Some("0.2".into());
         assert!(spec.validate().is_ok(), "a fraction is Dask's to resolve");
+        spec.memory_limit = None;
+        spec.skip_directives = vec!["mem".into()];
+        assert_eq!(
+            spec.worker_memory_limit(),
+            None,
+            "mem is not asked for: Dask's auto"
+        );
     }
 
     fn field_of(e: SpecError) -> String {

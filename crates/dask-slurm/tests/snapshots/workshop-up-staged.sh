@@ -3,15 +3,15 @@
 #SBATCH --partition=multiple
 #SBATCH --nodes=2
 #SBATCH --ntasks=4
-#SBATCH --ntasks-per-node=2
 #SBATCH --cpus-per-task=20
 #SBATCH --time=30:00
-#SBATCH --mem=90000mb
 #SBATCH --account=hk-project
 #SBATCH --qos=normal
 #SBATCH --constraint=ib&[skylake|icelake]
 #SBATCH --reservation=workshop-2026
 #SBATCH --gres=gpu:a100:2
+#SBATCH --mem-per-cpu=2000
+#SBATCH --exclusive
 #SBATCH --output="/home/alice/notebooks/slurm-%j.out"
 #SBATCH --comment=rust-cluster-kernel:user=alice:cluster=demo:role=scheduler
 #
