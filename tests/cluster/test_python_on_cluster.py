@@ -52,6 +52,7 @@ def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
             "                  'workers': sorted(client.run(os.getpid)), 'ran_on': sorted({t['worker'] for t in stream.data}),\n"
             "                  'here': os.environ.get('RCK_WRAPPED_ENV'), 'there': sorted(set(client.run(worker_env, 'RCK_WRAPPED_ENV').values())),\n"
             "                  'limits': sorted({w['memory_limit'] for w in client.scheduler_info()['workers'].values()}),\n"
+            "                  'resources': sorted({json.dumps(w['resources']) for w in client.scheduler_info()['workers'].values()}),\n"
             "                  'death_timeouts': sorted(set(client.run(lambda dask_worker: dask_worker.death_timeout).values())),\n"
             "                  'prologue': sorted(set(client.run(worker_env, 'RCK_PROLOGUE_MARK').values()))}))\n"
             "client",
@@ -65,6 +66,8 @@ def test_dask_array_runs_on_the_clusters_workers(kernel, lab_env, tmp_path):
         assert seen["limits"] == [1080 * 2**20]
         # A worker whose scheduler has gone closes after 300 s instead of waiting for walltime.
         assert seen["death_timeouts"] == [300]
+        # The profile's worker resources reach every worker.
+        assert seen["resources"] == ['{"slot": 1.0}']
         # The profile's prologue ran before the workers started, on every node.
         assert seen["prologue"] == ["lab-prologue"]
         # Client and workers both run from the cluster's environment.

@@ -43,6 +43,28 @@ use std::fmt::Write as _;
 /// Seconds a worker keeps trying to reach a scheduler that has gone before it closes
 /// (`death_timeout`); long enough for a scheduler that starts slowly on a loaded node.
 const WORKER_DEATH_TIMEOUT_SECS: u32 = 300;
+
+/// dask-mpi's `--worker-options`: keyword arguments of the worker class. `death_timeout`
+/// always (a worker whose scheduler is gone closes instead of retrying until the job's
+/// walltime, and its mpirun ends and frees the nodes), and the profile's resources and
+/// lifetime when set.
+fn worker_options(spec: &ClusterSpec) -> serde_json::Value {
+    let mut options = serde_json::Map::new();
+    options.insert("death_timeout".into(), WORKER_DEATH_TIMEOUT_SECS.into());
+    if !spec.worker_resources.is_empty() {
+        options.insert(
+            "resources".into(),
+            serde_json::to_value(&spec.worker_resources).expect("resources serialise"),
+        );
+    }
+    if let Some(lifetime) = &spec.lifetime {
+        options.insert("lifetime".into(), lifetime.clone().into());
+    }
+    if let Some(stagger) = &spec.lifetime_stagger {
+        options.insert("lifetime_stagger".into(), stagger.clone().into());
+    }
+    serde_json::Value::Object(options)
+}
 use std::path::Path;
 
 use crate::model::JobRole;
@@ -336,7 +358,7 @@ fn render(
             "# --scheduler-port 0: a free port (a fixed 8786 collides when clusters share a node).\n",
         );
     }
-    s.push_str("# --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).\n");
+    s.push_str("# --worker-class (distributed.Worker unless the profile says): dask-mpi's --no-nanny is broken (2026.3).\n");
     s.push_str("# $SLURM_JOB_ID in --name keeps worker names unique across jobs.\n");
     let mut line = String::from("mpirun");
     if let Some(map_by) = spec.map_by.value_for(spec.threads_per_worker) {
@@ -369,11 +391,13 @@ fn render(
         "--local-directory {}",
         ShellText::parse("local_directory", &spec.local_directory)?.to_shell()
     ));
-    args.push("--worker-class distributed.Worker".to_owned());
-    // A worker whose scheduler is gone closes after this long instead of retrying until the
-    // job's walltime (its mpirun then ends and the nodes are freed).
     args.push(format!(
-        "--worker-options '{{\"death_timeout\": {WORKER_DEATH_TIMEOUT_SECS}}}'"
+        "--worker-class {}",
+        literal_word("worker_class", &spec.worker_class)?
+    ));
+    args.push(format!(
+        "--worker-options {}",
+        literal_word("worker_options", &worker_options(spec).to_string())?
     ));
     args.push(format!("--nthreads {}", spec.threads_per_worker));
     if let Some(limit) = spec.worker_memory_limit() {
@@ -715,6 +739,27 @@ mod tests {
         });
         let job = render_up(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
         assert_snapshot("workshop-up-staged.sh", &job.text);
+        bash_n(&job.text);
+    }
+
+    #[test]
+    fn gpu_profile_script() {
+        // The README's GPU profile: one GPU per worker, dask-cuda's worker, a lifetime that
+        // retires workers before the walltime.
+        let spec = workshop(Overrides {
+            partition: Some("gpu_4".into()),
+            nodes: Some(1),
+            workers_per_node: Some(4),
+            threads_per_worker: Some(8),
+            gres: Some("gpu:4".into()),
+            worker_class: Some("dask_cuda.CUDAWorker".into()),
+            worker_resources: Some(BTreeMap::from([("GPU".into(), 1.0)])),
+            lifetime: Some("55m".into()),
+            lifetime_stagger: Some("2m".into()),
+            ..Overrides::default()
+        });
+        let job = render_up(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
+        assert_snapshot("gpu-up.sh", &job.text);
         bash_n(&job.text);
     }
 

@@ -47,12 +47,13 @@ impl MergeOver<String> for Option<String> {
     }
 }
 
-/// Maps (the job's environment): the override's keys are added to, or replace, the profile's.
-impl MergeOver<BTreeMap<String, String>> for BTreeMap<String, String> {
+/// Maps (the job's environment, the workers' resources): the override's keys are added to, or
+/// replace, the profile's.
+impl<V: Clone> MergeOver<BTreeMap<String, V>> for BTreeMap<String, V> {
     fn merge_over(
         &self,
-        over: Option<BTreeMap<String, String>>,
-    ) -> Result<BTreeMap<String, String>, SpecError> {
+        over: Option<BTreeMap<String, V>>,
+    ) -> Result<BTreeMap<String, V>, SpecError> {
         let mut merged = self.clone();
         merged.extend(over.unwrap_or_default());
         Ok(merged)
@@ -205,6 +206,16 @@ cluster_settings! {
         mem: Option<String>, override String = Some("90000mb".to_owned()), flag(long);
         /// Memory limit per Dask worker (4GiB).
         memory_limit: Option<String>, override String = None, flag(long);
+        /// The Dask worker class (`distributed.Worker`; `dask_cuda.CUDAWorker` for GPUs).
+        worker_class: String, override String = "distributed.Worker".to_owned(), flag(long);
+        /// Abstract resources each worker offers to tasks (`GPU = 1`), Dask's `resources`.
+        worker_resources: BTreeMap<String, f64>, override BTreeMap<String, f64> = BTreeMap::new(),
+            flag(skip);
+        /// How long a worker lives before it retires gracefully (`55m`), so that its tasks move
+        /// before the job's walltime; Dask's `lifetime`.
+        lifetime: Option<String>, override String = None, flag(long);
+        /// Spread of the workers' lifetimes (`5m`), so that they do not all retire at once.
+        lifetime_stagger: Option<String>, override String = None, flag(long);
         /// Network interface for Dask (ib0, eth0, lo).
         interface: String, override String = "ib0".to_owned(), flag(long);
         /// Dask's local directory on the nodes ($TMP/dask).

@@ -321,6 +321,44 @@ pub fn validate_extra_directive(directive: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Checks a dotted Python name (`distributed.Worker`, `dask_cuda.CUDAWorker`).
+pub fn validate_python_name(field: &str, value: &str) -> Result<(), SpecError> {
+    let part_ok = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if value.len() <= 128 && value.contains('.') && value.split('.').all(part_ok) {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            field,
+            value,
+            "expected a dotted Python name such as distributed.Worker",
+        ))
+    }
+}
+
+/// Checks a Dask duration (`55m`, `1h`, `3600s`, `90`): a number and an optional unit.
+pub fn validate_dask_duration(field: &str, value: &str) -> Result<(), SpecError> {
+    let number_end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(number_end);
+    let number_ok = number
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n >= 0.0);
+    let unit_ok = matches!(unit, "" | "ms" | "s" | "m" | "h" | "d");
+    if number_ok && unit_ok && value.len() <= 16 {
+        Ok(())
+    } else {
+        Err(SpecError::invalid(
+            field,
+            value,
+            "expected a number with an optional unit ms, s, m, h or d (55m, 1h)",
+        ))
+    }
+}
+
 /// Checks one line of a profile's `prologue`: shell as the user wrote it (it is their own
 /// set-up, run as them), but one line: no new line, carriage return or NUL that would make it
 /// several, and not empty.
@@ -708,6 +746,28 @@ impl ClusterSpec {
         for line in &self.prologue {
             validate_prologue_line(line)?;
         }
+        validate_python_name("worker_class", &self.worker_class)?;
+        for (name, amount) in &self.worker_resources {
+            if name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || !amount.is_finite()
+                || *amount < 0.0
+            {
+                return Err(SpecError::invalid(
+                    "worker_resources",
+                    format!("{name} = {amount}"),
+                    "expected NAME = amount: a name of letters, digits and `_`, an amount of 0 or more",
+                ));
+            }
+        }
+        for (field, value) in [
+            ("lifetime", &self.lifetime),
+            ("lifetime_stagger", &self.lifetime_stagger),
+        ] {
+            if let Some(value) = value {
+                validate_dask_duration(field, value)?;
+            }
+        }
         for directive in &self.extra_directives {
             validate_extra_directive(directive)?;
         }
@@ -846,6 +906,9 @@ mod tests {
             ("extra_directives", "--output=/tmp/elsewhere"),
             ("extra_directives", "--x=$(id)"),
             ("skip_directives", "job-name"),
+            ("worker_class", "os.system('id')"),
+            ("worker_class", "Worker"),
+            ("lifetime", "55 minutes; id"),
             ("prologue", " "),
         ] {
             let mut s = spec.clone();
@@ -856,6 +919,8 @@ mod tests {
                 "prologue" => s.prologue = vec![bad.into()],
                 "extra_directives" => s.extra_directives = vec![bad.into()],
                 "skip_directives" => s.skip_directives = vec![bad.into()],
+                "worker_class" => s.worker_class = bad.into(),
+                "lifetime" => s.lifetime = Some(bad.into()),
                 _ => s.reservation = Some(bad.into()),
             }
             let e = s.validate().unwrap_err();

@@ -58,7 +58,7 @@ export DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT="$rck_tls"/node.pem
 export DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY="$rck_tls"/node-key.pem
 
 # Every rank is a worker that joins the scheduler named in the scheduler file.
-# --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).
+# --worker-class (distributed.Worker unless the profile says): dask-mpi's --no-nanny is broken (2026.3).
 # $SLURM_JOB_ID in --name keeps worker names unique across jobs.
 mpirun --map-by core:PE=20 -np 6 dask-mpi \
   --no-scheduler \
@@ -67,7 +67,7 @@ mpirun --map-by core:PE=20 -np 6 dask-mpi \
   --interface ib0 \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
-  --worker-options '{"death_timeout": 300}' \
+  --worker-options '{"death_timeout":300}' \
   --nthreads 20 \
   --memory-limit 40500MiB \
   --name demo-grow-"$SLURM_JOB_ID"

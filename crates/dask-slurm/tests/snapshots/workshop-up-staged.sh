@@ -91,7 +91,7 @@ print(ips[0])' ib0)
 export DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES="['distributed.http.scheduler.prometheus', 'distributed.http.scheduler.info', 'distributed.http.scheduler.json', 'distributed.http.health', 'distributed.http.statics']"
 
 # --scheduler-port 0: a free port (a fixed 8786 collides when clusters share a node).
-# --worker-class distributed.Worker: dask-mpi's --no-nanny is broken (2026.3).
+# --worker-class (distributed.Worker unless the profile says): dask-mpi's --no-nanny is broken (2026.3).
 # $SLURM_JOB_ID in --name keeps worker names unique across jobs.
 mpirun --map-by core:PE=20 -np 4 --mca btl '^openib' dask-mpi \
   --scheduler-file /home/alice/.local/state/rust-cluster-kernel/demo/scheduler.json \
@@ -101,7 +101,7 @@ mpirun --map-by core:PE=20 -np 4 --mca btl '^openib' dask-mpi \
   --interface ib0 \
   --local-directory "${TMP}"'/dask' \
   --worker-class distributed.Worker \
-  --worker-options '{"death_timeout": 300}' \
+  --worker-options '{"death_timeout":300}' \
   --nthreads 20 \
   --memory-limit 40GiB \
   --name demo-"$SLURM_JOB_ID"
