@@ -192,7 +192,10 @@ pid_alive "$LAB_DIR/run/slurmctld.pid" slurmctld && running_any=1
 for i in $(seq 1 "$NODES"); do pid_alive "$LAB_DIR/run/slurmd-n$i.pid" slurmd && running_any=1; done
 
 if [ -f "$CONF" ] && [ "$(cat "$CONF")" != "$NEW_CONF" ] && [ "$running_any" = 1 ]; then
-  die "the cluster in $LAB_DIR runs with a different configuration; run down.sh first"
+  # An earlier lab of ours (its pid files say so) with an older configuration, e.g. from a
+  # checkout before the lab's nodes got a feature: stop it, then start this one.
+  log "the cluster in $LAB_DIR runs with a different configuration; stopping it with down.sh"
+  "$(dirname "$0")/down.sh" "$LAB_DIR" || die "down.sh could not stop the cluster in $LAB_DIR"
 fi
 printf '%s\n' "$NEW_CONF" > "$CONF"
 export SLURM_CONF=$CONF
