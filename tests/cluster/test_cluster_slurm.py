@@ -186,6 +186,18 @@ def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kerne
         assert "MinMemoryCPU=300M" in shown and "MinMemoryNode" not in shown, shown
     finally:
         kernel.run("%cluster cancel persite", timeout=120)
+    # The typed way: --mem-per-cpu replaces the profile's mem, and each worker's memory limit is
+    # derived from it (0.9 x 300 MiB x 1 thread = 270 MiB).
+    per_cpu = kernel.run("%cluster up percpu --mem-per-cpu 300M --wait --timeout 90")
+    assert per_cpu.status == "ok", per_cpu.reply["content"]
+    try:
+        [job] = squeue_ids("percpu")
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+        assert "MinMemoryCPU=300M" in shown and "MinMemoryNode" not in shown, shown
+        card = card_text(kernel.run("%cluster status percpu").of("display_data")[0])
+        assert "270.0 MiB" in card, card
+    finally:
+        kernel.run("%cluster cancel percpu", timeout=120)
     # Not even that far: a value that would be a second option never reaches sbatch.
     sneaky = kernel.run("%cluster up sneaky --constraint 'lab --wrap=id'")
     assert sneaky.status == "error" and "constraint" in sneaky.reply["content"]["evalue"]

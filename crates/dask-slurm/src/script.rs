@@ -288,6 +288,7 @@ fn render(
         ("cpus-per-task", Some(spec.threads_per_worker.to_string())),
         ("time", Some(spec.time.clone())),
         ("mem", spec.mem.clone()),
+        ("mem-per-cpu", spec.mem_per_cpu.clone()),
         ("account", spec.account.clone()),
         ("qos", spec.qos.clone()),
         ("constraint", spec.constraint.clone()),

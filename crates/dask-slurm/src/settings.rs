@@ -204,6 +204,8 @@ cluster_settings! {
         time: String, override String = "30:00".to_owned(), flag(long, short = 't');
         /// Memory per node for SLURM (90000mb, 90G).
         mem: Option<String>, override String = Some("90000mb".to_owned()), flag(long);
+        /// Memory per CPU for SLURM instead of per node (2000mb), where the site wants it.
+        mem_per_cpu: Option<String>, override String = None, flag(long);
         /// Memory limit per Dask worker (4GiB).
         memory_limit: Option<String>, override String = None, flag(long);
         /// The Dask worker class (`distributed.Worker`; `dask_cuda.CUDAWorker` for GPUs).
@@ -281,6 +283,13 @@ impl Profile {
         overrides: &Overrides,
     ) -> Result<Profile, SpecError> {
         let mut merged = self.merge_each(name, overrides.clone())?;
+        // Memory per node and per CPU replace each other (SLURM takes one of them).
+        if overrides.mem_per_cpu.is_some() && overrides.mem.is_none() {
+            merged.mem = None;
+        }
+        if overrides.mem.is_some() && overrides.mem_per_cpu.is_none() {
+            merged.mem_per_cpu = None;
+        }
         if overrides.env_archive.is_some() {
             merged.python_env = None;
         }

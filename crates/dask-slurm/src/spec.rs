@@ -267,7 +267,7 @@ pub fn validate_directive_value(
 
 /// The generated `#SBATCH` options that `skip_directives` may name. The job name, output file
 /// and comment tag are the kernel's own: it finds its jobs and their logs by them.
-pub const SKIPPABLE_DIRECTIVES: [&str; 12] = [
+pub const SKIPPABLE_DIRECTIVES: [&str; 13] = [
     "partition",
     "nodes",
     "ntasks",
@@ -275,6 +275,7 @@ pub const SKIPPABLE_DIRECTIVES: [&str; 12] = [
     "cpus-per-task",
     "time",
     "mem",
+    "mem-per-cpu",
     "account",
     "qos",
     "constraint",
@@ -406,7 +407,7 @@ pub fn validate_time(value: &str) -> Result<(), SpecError> {
 /// Checks a SLURM memory size for `--mem`: whole number with an optional unit `K`, `M`, `G` or
 /// `T`, optionally followed by `B`, in any case (`90000`, `90000mb`, `90G`). SLURM's default unit
 /// is megabytes; it refuses fractions (`1.5G`).
-pub fn validate_slurm_memory(value: &str) -> Result<(), SpecError> {
+pub fn validate_slurm_memory(field: &str, value: &str) -> Result<(), SpecError> {
     let digits_end = value
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(value.len());
@@ -419,7 +420,7 @@ pub fn validate_slurm_memory(value: &str) -> Result<(), SpecError> {
         Ok(())
     } else {
         Err(SpecError::invalid(
-            "mem",
+            field,
             value,
             "expected a whole number with an optional unit K, M, G or T (e.g. 90000, 90000mb, 90G)",
         ))
@@ -688,48 +689,52 @@ impl ClusterSpec {
         profile
     }
 
-    /// The `--memory-limit` of each worker: `memory_limit` when set; otherwise, when the job asks
-    /// for memory per node (`mem`), that memory's [`DERIVED_MEMORY_SHARE`] divided among the
-    /// node's ranks (in whole MiB), so that Dask spills and pauses before SLURM's limit kills a
-    /// worker (Dask's own `auto` reads the node's memory, not the job's); otherwise none (`auto`).
-    /// The scheduler's rank on the first node takes a worker's share, which is its margin.
+    /// The `--memory-limit` of each worker: `memory_limit` when set; otherwise
+    /// [`DERIVED_MEMORY_SHARE`] of the memory SLURM gives each rank (in whole MiB), so that Dask
+    /// spills and pauses before SLURM's limit kills a worker (Dask's own `auto` reads the node's
+    /// memory, not the job's); otherwise none (`auto`). The scheduler's rank on the first node
+    /// takes a worker's share, which is its margin.
     pub fn worker_memory_limit(&self) -> Option<String> {
         if let Some(limit) = &self.memory_limit {
             return Some(limit.clone());
         }
-        let node = slurm_memory_bytes(self.job_mem()?)?;
-        let per_worker =
-            (node as f64 * DERIVED_MEMORY_SHARE / f64::from(self.workers_per_node.max(1))) as u64;
+        let per_worker = (self.rank_memory()? as f64 * DERIVED_MEMORY_SHARE) as u64;
         Some(format!("{}MiB", per_worker >> 20))
     }
 
-    /// The memory per node the job asks SLURM for: `mem`, unless `skip_directives` leaves its
-    /// line out (then the site decides, and only Dask's `auto` can know).
-    fn job_mem(&self) -> Option<&str> {
-        self.mem
-            .as_deref()
-            .filter(|_| !self.skip_directives.iter().any(|d| d == "mem"))
+    /// The memory SLURM gives each rank, in bytes: `mem` per node divided among the node's
+    /// ranks, or `mem_per_cpu` times a rank's CPUs (its threads); `None` when the job asks for
+    /// neither (or `skip_directives` leaves the line out: then the site decides).
+    fn rank_memory(&self) -> Option<u64> {
+        let asked = |option: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .filter(|_| !self.skip_directives.iter().any(|d| d == option))
+                .and_then(slurm_memory_bytes)
+        };
+        if let Some(node) = asked("mem", &self.mem) {
+            return Some(node / u64::from(self.workers_per_node.max(1)));
+        }
+        asked("mem-per-cpu", &self.mem_per_cpu)
+            .map(|per_cpu| per_cpu.saturating_mul(u64::from(self.threads_per_worker)))
     }
 
-    /// Refuses a worker `limit` that, times the workers of a node, exceeds the job's memory per
-    /// node: SLURM would kill the workers before Dask spilled.
+    /// Refuses a worker `limit` above the memory SLURM gives each rank: SLURM would kill the
+    /// workers before Dask spilled.
     fn check_limit_fits_the_job(&self, limit: &str) -> Result<(), SpecError> {
-        let (Some(limit_bytes), Some(node)) = (
-            worker_memory_bytes(limit),
-            self.job_mem().and_then(slurm_memory_bytes),
-        ) else {
+        let (Some(limit_bytes), Some(rank)) = (worker_memory_bytes(limit), self.rank_memory())
+        else {
             return Ok(());
         };
-        if limit_bytes.saturating_mul(u64::from(self.workers_per_node)) > node {
+        if limit_bytes > rank {
             return Err(SpecError::invalid(
                 "memory_limit",
                 limit,
                 format!(
-                    "{} workers per node with {limit} each need more than the job's memory per \
-                     node ({}): SLURM would kill them before Dask spills; lower memory_limit, \
-                     raise mem, or leave memory_limit out to have it derived from mem",
-                    self.workers_per_node,
-                    self.mem.as_deref().unwrap_or_default()
+                    "each worker gets {} MiB from the job (mem or mem_per_cpu): SLURM would kill \
+                     it before Dask spills; lower memory_limit, ask for more memory, or leave \
+                     memory_limit out to have it derived",
+                    rank >> 20
                 ),
             ));
         }
@@ -797,7 +802,17 @@ impl ClusterSpec {
         validate_count("threads_per_worker", self.threads_per_worker)?;
         validate_time(&self.time)?;
         if let Some(mem) = &self.mem {
-            validate_slurm_memory(mem)?;
+            validate_slurm_memory("mem", mem)?;
+        }
+        if let Some(per_cpu) = &self.mem_per_cpu {
+            validate_slurm_memory("mem_per_cpu", per_cpu)?;
+            if self.mem.is_some() {
+                return Err(SpecError::Conflict {
+                    first: "mem".to_owned(),
+                    second: "mem_per_cpu".to_owned(),
+                    reason: "SLURM takes memory per node or per CPU, not both".to_owned(),
+                });
+            }
         }
         if let Some(limit) = &self.memory_limit {
             validate_worker_memory(limit)?;
@@ -972,7 +987,7 @@ mod tests {
         spec.memory_limit = Some("1GiB".into());
         let e = spec.validate().unwrap_err();
         assert_eq!(e.field(), "memory_limit");
-        assert!(e.to_string().contains("more than the job's memory"), "{e}");
+        assert!(e.to_string().contains("each worker gets 600 MiB"), "{e}");
         spec.memory_limit = Some("0.2".into());
         assert!(spec.validate().is_ok(), "a fraction is Dask's to resolve");
         spec.memory_limit = None;
@@ -982,6 +997,21 @@ mod tests {
             None,
             "mem is not asked for: Dask's auto"
         );
+        // Memory per CPU: a worker's share is its threads' (4 here): 0.9 x 300 MiB x 4.
+        spec.skip_directives.clear();
+        spec.mem = None;
+        spec.mem_per_cpu = Some("300M".into());
+        spec.threads_per_worker = 4;
+        assert_eq!(spec.worker_memory_limit().as_deref(), Some("1080MiB"));
+        spec.memory_limit = Some("2GiB".into());
+        assert_eq!(spec.validate().unwrap_err().field(), "memory_limit");
+        spec.memory_limit = None;
+        spec.mem = Some("2400M".into());
+        assert!(spec
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not both"));
     }
 
     fn field_of(e: SpecError) -> String {
@@ -1070,13 +1100,13 @@ mod tests {
         for ok in [
             "90000", "90000mb", "90000MB", "90G", "1gb", "512K", "2T", "1000M",
         ] {
-            validate_slurm_memory(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            validate_slurm_memory("mem", ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
             "", "1.5G", "G", "90 G", "90X", "90GiB", "-1", "90G;ls", "$(x)",
         ] {
             assert_eq!(
-                field_of(validate_slurm_memory(bad).unwrap_err()),
+                field_of(validate_slurm_memory("mem", bad).unwrap_err()),
                 "mem",
                 "{bad}"
             );
