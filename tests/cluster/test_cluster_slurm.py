@@ -2,6 +2,7 @@
 up → the card reaches running with all workers (updated in place) → grow → shrink → logs →
 restart (re-attached) → cancel → nothing left; shutdown cancels; SIGKILL leaves it to the
 watchdog; bad input submits nothing; a dead controller is reported, not waited for."""
+import contextlib
 import queue
 import signal
 import subprocess
@@ -164,40 +165,35 @@ def test_scancel_takes_the_job_ids_slurm_takes(kernel, lab_env):
         subprocess.run(["scancel", job])
 
 
-def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kernel):
-    up = kernel.run("%cluster up sited --constraint lab --wait --timeout 90")
+@contextlib.contextmanager
+def cluster_job(kernel, name, options):
+    """`%cluster up NAME OPTIONS --wait`: yields its job's `scontrol show job` text, and cancels
+    the cluster after."""
+    up = kernel.run(f"%cluster up {name} {options} --wait --timeout 90")
     assert up.status == "ok", up.reply["content"]
     try:
-        [job] = squeue_ids("sited")
-        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
-        assert "Features=lab" in shown, shown
+        [job] = squeue_ids(name)
+        yield subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
     finally:
-        kernel.run("%cluster cancel sited", timeout=120)
+        kernel.run(f"%cluster cancel {name}", timeout=120)
+
+
+def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kernel):
+    with cluster_job(kernel, "sited", "--constraint lab") as shown:
+        assert "Features=lab" in shown, shown
     bad = kernel.run("%cluster up unsited --constraint no-such-feature")
     assert bad.status == "error"
     assert "Invalid feature specification" in bad.reply["content"]["evalue"], bad.reply["content"]
     assert not squeue_ids("unsited")
     # A site that wants memory per CPU: its profile skips the generated --mem and adds its own.
-    site = kernel.run("%cluster up persite --profile site --wait --timeout 90")
-    assert site.status == "ok", site.reply["content"]
-    try:
-        [job] = squeue_ids("persite")
-        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+    with cluster_job(kernel, "persite", "--profile site") as shown:
         assert "MinMemoryCPU=300M" in shown and "MinMemoryNode" not in shown, shown
-    finally:
-        kernel.run("%cluster cancel persite", timeout=120)
     # The typed way: --mem-per-cpu replaces the profile's mem, and each worker's memory limit is
     # derived from it (0.9 x 300 MiB x 1 thread = 270 MiB).
-    per_cpu = kernel.run("%cluster up percpu --mem-per-cpu 300M --wait --timeout 90")
-    assert per_cpu.status == "ok", per_cpu.reply["content"]
-    try:
-        [job] = squeue_ids("percpu")
-        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+    with cluster_job(kernel, "percpu", "--mem-per-cpu 300M") as shown:
         assert "MinMemoryCPU=300M" in shown and "MinMemoryNode" not in shown, shown
         card = card_text(kernel.run("%cluster status percpu").of("display_data")[0])
         assert "270.0 MiB" in card, card
-    finally:
-        kernel.run("%cluster cancel percpu", timeout=120)
     # Not even that far: a value that would be a second option never reaches sbatch.
     sneaky = kernel.run("%cluster up sneaky --constraint 'lab --wrap=id'")
     assert sneaky.status == "error" and "constraint" in sneaky.reply["content"]["evalue"]
