@@ -13,6 +13,23 @@ pub enum Backend {
     Slurm,
     /// `mpirun` started directly as child processes of the kernel (no SLURM on this machine).
     Local,
+    /// Job steps of the SLURM job the kernel runs in (`alloc-JOB-TIME` launches).
+    Allocation,
+}
+
+/// The SLURM job that an in-allocation launch (`alloc-1234-101500123`) runs in, or `None` for
+/// any other job id.
+///
+/// ```
+/// use dask_slurm::model::allocation_job_of;
+///
+/// assert_eq!(allocation_job_of("alloc-1234-101500123"), Some("1234"));
+/// assert_eq!(allocation_job_of("1234"), None);
+/// assert_eq!(allocation_job_of("alloc-x-1"), None);
+/// ```
+pub fn allocation_job_of(id: &str) -> Option<&str> {
+    let (job, _) = id.strip_prefix("alloc-")?.split_once('-')?;
+    (!job.is_empty() && job.bytes().all(|b| b.is_ascii_digit())).then_some(job)
 }
 
 /// What a job does for its cluster.
@@ -178,7 +195,8 @@ impl From<JobState> for String {
 /// One SLURM job (or local process group) of a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
-    /// The SLURM job id (or `local-PID` for the local backend).
+    /// The SLURM job id (`local-TIME` for the local backend, `alloc-JOB-TIME` for a launch in
+    /// the kernel's allocation).
     pub id: String,
     /// What the job does for the cluster.
     pub role: JobRole,

@@ -17,7 +17,8 @@ use crate::tls::ClientTls;
 /// One job of a cluster, as remembered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
-    /// SLURM job id, or `local-PID` for the local backend.
+    /// SLURM job id, `local-TIME` for the local backend, `alloc-JOB-TIME` in the kernel's
+    /// allocation.
     pub id: String,
     /// What the job does for the cluster.
     pub role: JobRole,

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{MapBy, PythonEnv, Security, SpecError};
+use crate::spec::{MapBy, Placement, PythonEnv, Security, SpecError};
 
 /// How an override of type `O` changes a profile's value of this type.
 pub trait MergeOver<O>: Sized {
@@ -57,6 +57,16 @@ impl<V: Clone> MergeOver<BTreeMap<String, V>> for BTreeMap<String, V> {
         let mut merged = self.clone();
         merged.extend(over.unwrap_or_default());
         Ok(merged)
+    }
+}
+
+/// Placement is given as text (`batch`, `allocation`, `auto`) and checked here.
+impl MergeOver<String> for Placement {
+    fn merge_over(&self, over: Option<String>) -> Result<Placement, SpecError> {
+        match over {
+            Some(value) => Placement::parse(&value),
+            None => Ok(*self),
+        }
     }
 }
 
@@ -263,6 +273,19 @@ cluster_settings! {
         /// [`Security::None`] (a grow job must speak what the running scheduler speaks).
         @spec #[serde(default = "Security::of_old_record")]
         security: Security, override String = Security::Tls, flag(skip);
+        /// Where the cluster runs: `batch` (a job of its own), `allocation` (job steps in the
+        /// SLURM job the kernel runs in, as under JupyterHub) or `auto` (the allocation when the
+        /// kernel is inside a job with room, else batch).
+        @spec #[serde(default)]
+        placement: Placement, override String = Placement::Batch, flag(long);
+        /// CPUs of the kernel's own node kept for the notebook (its cells and builds) when a
+        /// cluster runs in the kernel's allocation.
+        @spec #[serde(default = "crate::spec::default_notebook_cores")]
+        notebook_cores: u32, override u32 = crate::spec::default_notebook_cores(), flag(long);
+        /// Memory of the kernel's own node kept for the notebook (4G) when a cluster runs in the
+        /// kernel's allocation.
+        @spec #[serde(default = "crate::spec::default_notebook_mem")]
+        notebook_mem: String, override String = crate::spec::default_notebook_mem(), flag(long);
     }
     profile_only {
         /// A packed environment (tar.gz) to stage to node-local $TMP, one srun per node.

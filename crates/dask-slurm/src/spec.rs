@@ -669,6 +669,57 @@ impl Security {
     }
 }
 
+/// Where a new cluster runs: in a batch job of its own, or in the SLURM job the kernel runs in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// A batch job of its own (`sbatch`), which may wait in the queue. The default.
+    #[default]
+    Batch,
+    /// Job steps of the job the kernel runs in (JupyterHub, Open OnDemand): no second queue
+    /// wait, the nodes and walltime of the notebook's job.
+    Allocation,
+    /// The allocation when the kernel runs inside a job that has room for a worker, else a
+    /// batch job.
+    Auto,
+}
+
+impl Placement {
+    /// The profile value: `batch`, `allocation` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Batch => "batch",
+            Placement::Allocation => "allocation",
+            Placement::Auto => "auto",
+        }
+    }
+
+    /// Parses a profile value; anything else is an error naming `placement`.
+    pub fn parse(value: &str) -> Result<Placement, SpecError> {
+        match value {
+            "batch" => Ok(Placement::Batch),
+            "allocation" => Ok(Placement::Allocation),
+            "auto" => Ok(Placement::Auto),
+            _ => Err(SpecError::invalid(
+                "placement",
+                value,
+                "expected \"batch\" (a job of its own), \"allocation\" (steps of the job the \
+                 kernel runs in) or \"auto\" (the allocation when it has room, else batch)",
+            )),
+        }
+    }
+}
+
+/// CPUs of the kernel's node kept for the notebook by default (an in-allocation cluster's).
+pub(crate) fn default_notebook_cores() -> u32 {
+    2
+}
+
+/// Memory of the kernel's node kept for the notebook by default (an in-allocation cluster's).
+pub(crate) fn default_notebook_mem() -> String {
+    "4G".to_owned()
+}
+
 /// The minimum polling interval in seconds: SLURM's controller is shared by every user.
 pub const MIN_POLL_INTERVAL_SECS: u32 = 5;
 
@@ -818,6 +869,7 @@ impl ClusterSpec {
             validate_worker_memory(limit)?;
             self.check_limit_fits_the_job(limit)?;
         }
+        validate_slurm_memory("notebook_mem", &self.notebook_mem)?;
         validate_interface(&self.interface)?;
         ShellText::parse("local_directory", &self.local_directory)?;
         match &self.python_env {

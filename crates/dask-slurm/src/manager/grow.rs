@@ -38,7 +38,7 @@ impl Clusters {
                 .resolve(&record.name, &req.overrides, &self.settings.work_dir)?;
         // The grow job speaks what the running scheduler speaks.
         spec.security = base.security;
-        backend.fit_spec(&mut spec, Some(&base));
+        backend.fit_spec(&mut spec, Some(&base))?;
         spec.validate()?;
         Ok((record, spec))
     }

@@ -37,7 +37,7 @@ use crate::profile::{Overrides, ProfileError, ProfileSet};
 use crate::registry::{self, JobRecord, Registry};
 use crate::script::{self, ScriptError};
 use crate::slurm::{Slurm, SlurmError};
-use crate::spec::{ClusterSpec, SpecError};
+use crate::spec::{ClusterSpec, Placement, SpecError};
 
 /// The directory (under the state directory) of the cluster registry's records.
 const REGISTRY_DIR: &str = "clusters";
@@ -64,7 +64,7 @@ mod tracked;
 mod up;
 mod views;
 
-pub use backend::{Backend, LocalBackend, SlurmBackend};
+pub use backend::{AllocationBackend, Backend, LocalBackend, SlurmBackend};
 pub use poller::{SCHEDULER_START_LIMIT, STEADY_POLL};
 pub use requests::{AttachSource, AttachTls, CancelTarget, GrowRequest, JobLog, Shrink, UpRequest};
 
@@ -211,6 +211,10 @@ impl Clusters {
                 POLL_COMMAND_TIMEOUT,
             )),
             Arc::new(LocalBackend::default()),
+            Arc::new(AllocationBackend::new(
+                settings.slurm.clone(),
+                POLL_COMMAND_TIMEOUT,
+            )),
         ];
         Clusters::open_with(settings, backends)
     }
@@ -251,13 +255,43 @@ impl Clusters {
             .expect("a manager has a backend of every kind its records name")
     }
 
-    /// The backend a request names, or SLURM when `sbatch` is on PATH, else local processes.
-    fn backend_for(&self, requested: Option<model::Backend>) -> Arc<dyn Backend> {
-        self.backend(requested.unwrap_or(if self.settings.slurm.is_available() {
-            model::Backend::Slurm
-        } else {
-            model::Backend::Local
-        }))
+    /// The backend of a new cluster: the one the request names; else the spec's placement
+    /// (`auto`: the kernel's allocation when the spec fits in it); else SLURM when `sbatch` is
+    /// on PATH, else local processes.
+    fn backend_for(
+        &self,
+        requested: Option<model::Backend>,
+        spec: &ClusterSpec,
+    ) -> Result<Arc<dyn Backend>, ClusterError> {
+        let batch = || {
+            self.backend(if self.settings.slurm.is_available() {
+                model::Backend::Slurm
+            } else {
+                model::Backend::Local
+            })
+        };
+        Ok(match (requested, spec.placement) {
+            (Some(model::Backend::Local), Placement::Allocation) => {
+                return Err(ClusterError::Invalid(
+                    "placement \"allocation\" runs the cluster as steps of the SLURM job the \
+                     kernel runs in, not as local processes"
+                        .to_owned(),
+                ))
+            }
+            (Some(kind), _) => self.backend(kind),
+            (None, Placement::Allocation) => self.backend(model::Backend::Allocation),
+            (None, Placement::Auto) => {
+                let allocation = self.backend(model::Backend::Allocation);
+                match allocation.fit_spec(&mut spec.clone(), None) {
+                    Ok(()) => allocation,
+                    Err(e) => {
+                        tracing::info!("placement auto: a batch job ({e})");
+                        batch()
+                    }
+                }
+            }
+            (None, Placement::Batch) => batch(),
+        })
     }
 
     /// The SLURM client the clusters use (for the thin SLURM magics).
@@ -293,22 +327,23 @@ impl Clusters {
         }
     }
 
-    /// The validated spec of a new cluster `name` from a profile and overrides, fitted to the
-    /// backend.
+    /// The validated spec of a new cluster `name` from a profile and overrides, and the backend
+    /// it runs on ([`Clusters::backend_for`]), to which it is fitted.
     fn resolve(
         &self,
         name: &str,
         profile: Option<&str>,
         overrides: &Overrides,
-        backend: &dyn Backend,
-    ) -> Result<ClusterSpec, ClusterError> {
+        requested: Option<model::Backend>,
+    ) -> Result<(ClusterSpec, Arc<dyn Backend>), ClusterError> {
         let profiles = self.profiles()?;
         let mut spec = profiles
             .get(profile)?
             .resolve(name, overrides, &self.settings.work_dir)?;
-        backend.fit_spec(&mut spec, None);
+        let backend = self.backend_for(requested, &spec)?;
+        backend.fit_spec(&mut spec, None)?;
         spec.validate()?;
-        Ok(spec)
+        Ok((spec, backend))
     }
 
     fn cluster_dir(&self, name: &str) -> PathBuf {

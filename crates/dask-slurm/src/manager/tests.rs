@@ -43,7 +43,13 @@ impl Backend for FakeBackend {
         false
     }
 
-    fn fit_spec(&self, _spec: &mut ClusterSpec, _started_as: Option<&ClusterSpec>) {}
+    fn fit_spec(
+        &self,
+        _spec: &mut ClusterSpec,
+        _started_as: Option<&ClusterSpec>,
+    ) -> Result<(), ClusterError> {
+        Ok(())
+    }
 
     fn start(
         &self,

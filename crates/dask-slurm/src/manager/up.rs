@@ -7,7 +7,7 @@ use super::{io, lock, ClusterError, Clusters};
 use crate::model::ClusterView;
 use crate::private;
 use crate::registry::ClusterRecord;
-use crate::script::{self, JobContext};
+use crate::script::JobContext;
 use crate::slurm::current_user;
 use crate::spec::Security;
 use crate::tls::TlsError;
@@ -15,31 +15,32 @@ use crate::tls::TlsError;
 impl Clusters {
     /// The job script that `up` would submit (nothing is submitted).
     pub fn script_for_up(&self, req: &UpRequest) -> Result<String, ClusterError> {
-        let backend = self.backend_for(req.backend);
         let name = req.name.clone().unwrap_or_else(|| "dask".to_owned());
-        let spec = self.resolve(&name, req.profile.as_deref(), &req.overrides, &*backend)?;
+        let (spec, backend) =
+            self.resolve(&name, req.profile.as_deref(), &req.overrides, req.backend)?;
         let user = current_user()?;
         let scheduler_file = self.cluster_dir(&name).join("scheduler.json");
         let heartbeat = self.heartbeat_file(&name);
         let tls = self.cluster_tls(&name);
-        Ok(script::render_up(
-            &spec,
-            &JobContext {
-                user: &user,
-                scheduler_file: &scheduler_file,
-                heartbeat_file: Some(&heartbeat),
-                tls: Some(&tls),
-            },
-        )?
-        .text)
+        Ok(backend
+            .render_up(
+                &spec,
+                &JobContext {
+                    user: &user,
+                    scheduler_file: &scheduler_file,
+                    heartbeat_file: Some(&heartbeat),
+                    tls: Some(&tls),
+                },
+            )?
+            .text)
     }
 
     /// Starts a cluster: renders the `up` job, submits it (or starts it locally), registers it.
     /// Returns at once; the poller follows it.
     pub fn up(&self, req: UpRequest) -> Result<ClusterView, ClusterError> {
         let name = lock(&self.table).free_name(req.name.as_deref())?;
-        let backend = self.backend_for(req.backend);
-        let spec = self.resolve(&name, req.profile.as_deref(), &req.overrides, &*backend)?;
+        let (spec, backend) =
+            self.resolve(&name, req.profile.as_deref(), &req.overrides, req.backend)?;
         let user = current_user()?;
         let tls = self.cluster_tls(&name);
         if spec.security == Security::Tls {
@@ -67,7 +68,7 @@ impl Clusters {
         };
         let heartbeat = self.heartbeat_file(&name);
         touch(&heartbeat);
-        let job = script::render_up(
+        let job = backend.render_up(
             &spec,
             &JobContext {
                 user: &user,

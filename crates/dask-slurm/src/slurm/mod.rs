@@ -22,9 +22,13 @@ pub use crate::model::JobState;
 use crate::process::{self, Finished, RunError, StopFlag};
 use crate::script::CommentTag;
 
+mod allocation;
 mod filters;
 mod inherited;
 mod parse;
+pub use allocation::{
+    parse_cpus_per_node, AllocatedNode, Allocation, AllocationError, AllocationLayout, NodeShare,
+};
 pub use filters::check_squeue_filters;
 pub use inherited::{inherited_here, inherited_job_variables};
 pub use parse::{
@@ -125,7 +129,10 @@ pub enum SlurmError {
         reason: String,
     },
     /// A job id is not a plain number.
-    #[error("invalid job id {id:?}: expected 1234, an array task 1234_7 or 1234_[1-3], or 1234+0")]
+    #[error(
+        "invalid job id {id:?}: expected 1234, an array task 1234_7 or 1234_[1-3], 1234+0, or a \
+         step 1234.5"
+    )]
     InvalidJobId {
         /// The id given.
         id: String,
@@ -620,8 +627,8 @@ fn is_unreachable(stderr: &str) -> bool {
 }
 
 /// Checks a job id as SLURM's commands take it: `1234`, an array task `1234_7`, a set of array
-/// tasks `1234_[1-3,7]`, or a component of a heterogeneous job `1234+0`. Nothing else (no
-/// shell, no lists: one id per argument).
+/// tasks `1234_[1-3,7]`, a component of a heterogeneous job `1234+0`, or a job step `1234.5`
+/// (an in-allocation cluster's). Nothing else (no shell, no lists: one id per argument).
 pub fn check_job_id(id: &str) -> Result<(), SlurmError> {
     let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
     let task_set = |s: &str| {
@@ -634,8 +641,9 @@ pub fn check_job_id(id: &str) -> Result<(), SlurmError> {
                 })
             })
     };
-    let valid = match id.split_once(['_', '+']) {
+    let valid = match id.split_once(['_', '+', '.']) {
         None => digits(id),
+        Some((job, step)) if id.as_bytes()[job.len()] == b'.' => digits(job) && digits(step),
         Some((job, rest)) if id.as_bytes()[job.len()] == b'_' => {
             digits(job) && (digits(rest) || task_set(rest))
         }
@@ -705,6 +713,9 @@ mod tests {
             "12+x",
             "12_4+0",
             "12_[1-3];x",
+            "12.",
+            "12.x",
+            "12.4.5",
         ] {
             assert!(matches!(
                 slurm.cancel(&[bad.to_owned()]),
@@ -716,7 +727,14 @@ mod tests {
             ));
         }
         assert_eq!(slurm.jobs(&[]).unwrap(), vec![]);
-        for good in ["1234", "1234_7", "1234_[1-3,7]", "1234_[5]", "1234+0"] {
+        for good in [
+            "1234",
+            "1234_7",
+            "1234_[1-3,7]",
+            "1234_[5]",
+            "1234+0",
+            "1234.5",
+        ] {
             assert!(check_job_id(good).is_ok(), "{good}");
         }
     }

@@ -1,25 +1,25 @@
-//! Where a cluster's jobs run: the [`Backend`] trait and its two implementations, SLURM batch
-//! jobs ([`SlurmBackend`]) and local process groups ([`LocalBackend`]).
+//! Where a cluster's jobs run: the [`Backend`] trait and its three implementations, SLURM batch
+//! jobs ([`SlurmBackend`]), local process groups ([`LocalBackend`]), and SLURM job steps inside
+//! the allocation the kernel runs in ([`AllocationBackend`], allocation.rs).
 //!
 //! The manager never asks which backend a cluster has; it asks the cluster's backend to fit a
-//! spec, start a job, report job states, and cancel jobs. A third backend (SLURM steps inside
-//! the allocation the kernel holds) is one more implementation.
+//! spec, render and start a job, report job states, and cancel jobs.
 
-use std::collections::{HashMap, HashSet};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{io, lock, ClusterError};
+use super::ClusterError;
 use crate::model::{self, JobRole};
-use crate::private;
-use crate::process::{self, kill_group};
 use crate::registry::JobRecord;
-use crate::script::JobScript;
-use crate::slurm::{JobState, JobStatus, Slurm, StartEstimate};
+use crate::script::{self, JobContext, JobScript};
+use crate::slurm::{JobStatus, Slurm, StartEstimate};
 use crate::spec::{ClusterSpec, MapBy};
+
+mod allocation;
+mod process_groups;
+
+pub use allocation::AllocationBackend;
+use process_groups::ProcessGroups;
 
 /// The umask of SLURM jobs: their output files are 0600.
 const PRIVATE_UMASK: &str = "0077";
@@ -37,9 +37,23 @@ pub trait Backend: Send + Sync {
     /// then it is asked at the poll interval only, otherwise on every poller round.
     fn polling_is_costly(&self) -> bool;
 
-    /// Adjusts a resolved spec to what this backend can run. `started_as` is the spec the
-    /// cluster was started with, when `spec` is for a grow job.
-    fn fit_spec(&self, spec: &mut ClusterSpec, started_as: Option<&ClusterSpec>);
+    /// Adjusts a resolved spec to what this backend can run, or says why it cannot.
+    /// `started_as` is the spec the cluster was started with, when `spec` is for a grow job.
+    fn fit_spec(
+        &self,
+        spec: &mut ClusterSpec,
+        started_as: Option<&ClusterSpec>,
+    ) -> Result<(), ClusterError>;
+
+    /// The `up` job of a fitted spec: the batch script of [`script::render_up`] unless the
+    /// backend launches clusters otherwise.
+    fn render_up(
+        &self,
+        spec: &ClusterSpec,
+        ctx: &JobContext<'_>,
+    ) -> Result<JobScript, ClusterError> {
+        Ok(script::render_up(spec, ctx)?)
+    }
 
     /// Starts the job whose script was written to `script_path`; its output goes to `log_dir`.
     fn start(
@@ -95,7 +109,13 @@ impl Backend for SlurmBackend {
         true
     }
 
-    fn fit_spec(&self, _spec: &mut ClusterSpec, _started_as: Option<&ClusterSpec>) {}
+    fn fit_spec(
+        &self,
+        _spec: &mut ClusterSpec,
+        _started_as: Option<&ClusterSpec>,
+    ) -> Result<(), ClusterError> {
+        Ok(())
+    }
 
     fn start(
         &self,
@@ -148,11 +168,9 @@ impl Backend for SlurmBackend {
 /// Local process groups (`bash SCRIPT` running `mpirun`), for a machine without SLURM.
 #[derive(Default)]
 pub struct LocalBackend {
-    /// The process groups this kernel started, by job id. A job started by an earlier kernel
-    /// is not here: it cannot be waited for, so it is gone for us.
-    children: Mutex<HashMap<String, Child>>,
-    /// The jobs that were told to end: their exit is a completion, not a failure.
-    cancelled: Mutex<HashSet<String>>,
+    /// The process groups this kernel started. A job started by an earlier kernel is not
+    /// among them: it cannot be waited for, so it is gone for us.
+    groups: ProcessGroups,
 }
 
 impl Backend for LocalBackend {
@@ -168,7 +186,11 @@ impl Backend for LocalBackend {
         false
     }
 
-    fn fit_spec(&self, spec: &mut ClusterSpec, started_as: Option<&ClusterSpec>) {
+    fn fit_spec(
+        &self,
+        spec: &mut ClusterSpec,
+        started_as: Option<&ClusterSpec>,
+    ) -> Result<(), ClusterError> {
         match started_as {
             // A grow job binds and passes what the cluster's first job did.
             Some(base) => {
@@ -185,6 +207,7 @@ impl Backend for LocalBackend {
         }
         // The kernel that started them watches local processes; no watchdog.
         spec.watchdog_minutes = 0.0;
+        Ok(())
     }
 
     fn start(
@@ -195,28 +218,14 @@ impl Backend for LocalBackend {
     ) -> Result<JobRecord, ClusterError> {
         let id = format!("local-{}", chrono::Utc::now().format("%H%M%S%3f"));
         let log_path = log_dir.join(format!("slurm-{id}.out"));
-        let log = private::create_file(&log_path)
-            .map_err(io(format!("creating {}", log_path.display())))?;
-        let mut command = Command::new("bash");
-        // A kernel inside a SLURM job: mpirun would take that job's allocation for its own.
-        for name in crate::slurm::inherited_here() {
-            command.env_remove(name);
-        }
-        command
-            .arg(script_path)
-            .env("SLURM_JOB_ID", &id)
-            .env("SLURM_NTASKS", job.ntasks.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(io("log file"))?)
-            .stderr(log)
-            .process_group(0);
-        if process::running_as_root() {
-            command
-                .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-                .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        }
-        let child = command.spawn().map_err(io("starting mpirun locally"))?;
-        lock(&self.children).insert(id.clone(), child);
+        let ntasks = job.ntasks.to_string();
+        // mpirun reads the job id and task count that a batch job would have.
+        let env = [
+            ("SLURM_JOB_ID", id.as_str()),
+            ("SLURM_NTASKS", ntasks.as_str()),
+        ];
+        self.groups
+            .start(&id, script_path, &log_path, &env, "starting mpirun locally")?;
         Ok(JobRecord {
             id,
             role: job.role,
@@ -228,24 +237,13 @@ impl Backend for LocalBackend {
 
     /// A process group's exit is the job's end.
     fn statuses(&self, ids: &[String]) -> Result<Vec<JobStatus>, ClusterError> {
-        let mut children = lock(&self.children);
-        let cancelled = lock(&self.cancelled);
         Ok(ids
             .iter()
             .map(|id| {
-                let state = match children.get_mut(id) {
-                    Some(child) => match child.try_wait() {
-                        Ok(None) => JobState::Running,
-                        Ok(Some(status)) if status.success() || cancelled.contains(id) => {
-                            JobState::Completed
-                        }
-                        Ok(Some(_)) => JobState::Failed,
-                        Err(_) => JobState::Gone,
-                    },
-                    None => JobState::Gone,
-                };
                 let mut status = JobStatus::gone(id);
-                status.state = state;
+                if let Some(state) = self.groups.state(id) {
+                    status.state = state;
+                }
                 status.nodes = "localhost".to_owned();
                 status.node_count = 1;
                 status
@@ -258,18 +256,12 @@ impl Backend for LocalBackend {
     }
 
     fn cancel(&self, ids: &[String]) -> Result<(), ClusterError> {
-        lock(&self.cancelled).extend(ids.iter().cloned());
-        let mut children = lock(&self.children);
-        for id in ids {
-            if let Some(child) = children.get_mut(id) {
-                kill_group(child);
-            }
-        }
+        self.groups.end(ids);
         Ok(())
     }
 
     fn cancel_at_shutdown(&self, ids: &[String]) {
-        let _ = self.cancel(ids);
+        self.groups.end(ids);
     }
 }
 

@@ -67,6 +67,9 @@ fn worker_options(spec: &ClusterSpec) -> serde_json::Value {
 }
 use std::path::Path;
 
+mod allocation;
+pub use allocation::{render_in_allocation, LAUNCH_ID_VAR};
+
 use crate::model::JobRole;
 use crate::spec::{validate_user_name, ClusterSpec, PythonEnv, Security, ShellText, SpecError};
 use crate::tls::{self, ClusterTls};
@@ -321,30 +324,7 @@ fn render(
         );
         let _ = writeln!(s, "# ranks 1-{} are workers.", ntasks.saturating_sub(1));
     }
-    s.push_str("set -eo pipefail\n");
-    s.push_str("umask 077  # what the job writes (scheduler file, spill files) is yours alone\n");
-    s.push_str(
-        ": \"${TMP:=/tmp}\"  # node-local scratch (set per job on the workshop's cluster)\n",
-    );
-
-    if let (Some(heartbeat), Some(secs)) = (ctx.heartbeat_file, spec.watchdog_secs()) {
-        s.push_str(&watchdog(&path_word("heartbeat_file", heartbeat)?, secs));
-    }
-    if !spec.prologue.is_empty() {
-        s.push_str("\n# The site's set-up (the profile's prologue), as written.\n");
-        for line in &spec.prologue {
-            let _ = writeln!(s, "{line}");
-        }
-    }
-    s.push_str(&python_env(&spec.python_env)?);
-    if !spec.env.is_empty() {
-        s.push_str("\n# Environment from the profile.\n");
-        for (name, value) in &spec.env {
-            let value = ShellText::parse(&format!("env.{name}"), value)?.to_shell();
-            let _ = writeln!(s, "export {name}={value}");
-        }
-    }
-    s.push_str(&security_lines(tls_dir.as_deref()));
+    s.push_str(&job_setup(spec, ctx, tls_dir.as_deref(), &CANCEL_THE_JOB)?);
     if !grow {
         s.push_str(&dashboard_ip(&literal_word("interface", &spec.interface)?));
     }
@@ -430,6 +410,60 @@ fn render(
     })
 }
 
+/// How the watchdog ends what it guards.
+struct WatchdogEnd {
+    /// What it says it does (shell text, may name variables).
+    what: &'static str,
+    /// The command.
+    command: &'static str,
+}
+
+/// A batch job's watchdog cancels the job.
+const CANCEL_THE_JOB: WatchdogEnd = WatchdogEnd {
+    what: "cancelling job $SLURM_JOB_ID",
+    command: "scancel \"$SLURM_JOB_ID\"",
+};
+
+/// The part every cluster job shares, up to its launch: strict shell options, the private
+/// umask, `$TMP`, the watchdog (ending with `end`), the site's prologue, the Python
+/// environment, the profile's environment, and Dask's TLS settings.
+fn job_setup(
+    spec: &ClusterSpec,
+    ctx: &JobContext<'_>,
+    tls_dir: Option<&str>,
+    end: &WatchdogEnd,
+) -> Result<String, ScriptError> {
+    let mut s = String::new();
+    s.push_str("set -eo pipefail\n");
+    s.push_str("umask 077  # what the job writes (scheduler file, spill files) is yours alone\n");
+    s.push_str(
+        ": \"${TMP:=/tmp}\"  # node-local scratch (set per job on the workshop's cluster)\n",
+    );
+    if let (Some(heartbeat), Some(secs)) = (ctx.heartbeat_file, spec.watchdog_secs()) {
+        s.push_str(&watchdog(
+            &path_word("heartbeat_file", heartbeat)?,
+            secs,
+            end,
+        ));
+    }
+    if !spec.prologue.is_empty() {
+        s.push_str("\n# The site's set-up (the profile's prologue), as written.\n");
+        for line in &spec.prologue {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    s.push_str(&python_env(&spec.python_env)?);
+    if !spec.env.is_empty() {
+        s.push_str("\n# Environment from the profile.\n");
+        for (name, value) in &spec.env {
+            let value = ShellText::parse(&format!("env.{name}"), value)?.to_shell();
+            let _ = writeln!(s, "export {name}={value}");
+        }
+    }
+    s.push_str(&security_lines(tls_dir));
+    Ok(s)
+}
+
 /// The scheme of every Dask address of a cluster: `tls` or `tcp`.
 pub fn protocol(security: Security) -> &'static str {
     match security {
@@ -501,10 +535,11 @@ fn output_line(log_dir: &Path) -> String {
     )
 }
 
-/// The heartbeat watchdog: a background loop that cancels the job when the heartbeat file is
-/// older than `secs`. Bash + coreutils `stat -c %Y` + `date +%s`.
-fn watchdog(heartbeat_word: &str, secs: u64) -> String {
+/// The heartbeat watchdog: a background loop that ends the job (`end`) when the heartbeat file
+/// is older than `secs`. Bash + coreutils `stat -c %Y` + `date +%s`.
+fn watchdog(heartbeat_word: &str, secs: u64, end: &WatchdogEnd) -> String {
     let interval = (secs / 4).clamp(1, 30);
+    let WatchdogEnd { what, command } = end;
     format!(
         r#"
 # Watchdog: end this job if the kernel's heartbeat file has not been touched for {secs} s
@@ -516,8 +551,8 @@ rck_watchdog() {{
     now=$(date +%s)
     mtime=$(stat -c %Y "$rck_heartbeat" 2>/dev/null) || mtime=0
     if [ $((now - mtime)) -ge {secs} ]; then
-      echo "rust-cluster-kernel watchdog: $rck_heartbeat not touched for {secs} s; cancelling job $SLURM_JOB_ID" >&2
-      scancel "$SLURM_JOB_ID"
+      echo "rust-cluster-kernel watchdog: $rck_heartbeat not touched for {secs} s; {what}" >&2
+      {command}
       return 0
     fi
   done
@@ -998,7 +1033,7 @@ mod tests {
             .unwrap();
         let script = format!(
             "set -eo pipefail\n{}wait \"$rck_watchdog_pid\"\n",
-            watchdog(&path_word("h", &heartbeat).unwrap(), 2)
+            watchdog(&path_word("h", &heartbeat).unwrap(), 2, &CANCEL_THE_JOB)
         );
         let out = std::process::Command::new("bash")
             .arg("-c")
