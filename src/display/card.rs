@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use askama::Template;
-use dask_slurm::model::{Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView};
+use dask_slurm::model::{
+    allocation_job_of, Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView,
+};
 use dask_slurm::slurm::{parse_slurm_duration, JobState};
 
 use super::format::{
@@ -81,7 +83,7 @@ pub(crate) struct CardModel<'a> {
     tone: &'static str,
     /// The state word on the badge.
     state: &'static str,
-    backend: &'static str,
+    backend: String,
     /// The security badge: "mutual TLS" or "no TLS".
     security: &'static str,
     /// `rck-tone-*` of the security badge.
@@ -197,7 +199,7 @@ impl<'a> CardModel<'a> {
             name: &view.name,
             tone: Tone::of_cluster(view.state).css_class(),
             state: state_word(view.state),
-            backend: backend_word(view.backend),
+            backend: place_words(view),
             security: security_word(protected),
             security_tone: security_tone(protected).css_class(),
             security_title: if protected {
@@ -587,6 +589,27 @@ pub(crate) fn backend_word(backend: Backend) -> &'static str {
     match backend {
         Backend::Slurm => "SLURM",
         Backend::Local => "local",
+        Backend::Allocation => "in allocation",
+    }
+}
+
+/// Where the cluster lives, for the card's title line: the backend, and for a cluster in the
+/// kernel's allocation the job and its nodes ("in job 1234, 2 nodes").
+pub(crate) fn place_words(view: &ClusterView) -> String {
+    let launch = view
+        .jobs
+        .iter()
+        .find(|j| j.role == JobRole::Scheduler)
+        .and_then(|j| Some((allocation_job_of(&j.id)?, j.node_count)));
+    match (view.backend, launch) {
+        (Backend::Allocation, Some((job, nodes))) if nodes > 0 => {
+            format!(
+                "in job {job}, {nodes} node{}",
+                if nodes == 1 { "" } else { "s" }
+            )
+        }
+        (Backend::Allocation, Some((job, _))) => format!("in job {job}"),
+        (backend, _) => backend_word(backend).to_owned(),
     }
 }
 
@@ -618,10 +641,13 @@ fn time_left(job: &JobView) -> Option<Duration> {
 fn walltime_warning(view: &ClusterView) -> Option<String> {
     let job = view.jobs.iter().find(|j| j.role == JobRole::Scheduler)?;
     let left = time_left(job).filter(|left| *left <= WALLTIME_WARNING)?;
+    let whose = match allocation_job_of(&job.id) {
+        Some(notebook_job) => format!("The notebook's own job {notebook_job}"),
+        None => format!("The scheduler's job {}", job.id),
+    };
     Some(format!(
-        "The scheduler's job {} ends in {} (its time limit): the cluster ends with it, and so do \
-         the results its workers hold. Save what you need now.",
-        job.id,
+        "{whose} ends in {} (its time limit): the cluster ends with it, and so do the results \
+         its workers hold. Save what you need now.",
         human_duration(left)
     ))
 }

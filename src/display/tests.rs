@@ -874,3 +874,30 @@ fn a_notice_of_the_manager_shows_as_a_warning_with_its_log_lines() {
         html(&card)
     );
 }
+
+#[test]
+fn a_cluster_in_the_notebooks_allocation_says_which_job_and_whose_walltime() {
+    let mut v = view(ClusterState::Running, 3);
+    v.backend = Backend::Allocation;
+    v.jobs[0].id = "alloc-1234-101500123".into();
+    v.jobs[0].node_count = 3;
+    v.jobs[0].elapsed = "22:00".into();
+    let card = cluster_card(&v);
+    assert!(
+        text(&card).contains("in job 1234, 3 nodes"),
+        "{}",
+        text(&card)
+    );
+    assert!(
+        html(&card).contains("in job 1234, 3 nodes"),
+        "{}",
+        html(&card)
+    );
+    assert!(
+        text(&card).contains("The notebook's own job 1234 ends in 8 min"),
+        "{}",
+        text(&card)
+    );
+    v.jobs[0].node_count = 1;
+    assert!(text(&cluster_card(&v)).contains("in job 1234, 1 node "));
+}

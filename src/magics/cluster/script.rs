@@ -23,6 +23,10 @@ pub(super) struct ScriptArgs {
     /// slurm or local.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
+    /// Run the workers as steps of the SLURM job this kernel runs in (JupyterHub, Open
+    /// OnDemand): no queue wait; the same as --placement allocation.
+    #[arg(long, conflicts_with_all = ["backend", "placement", "grow"])]
+    in_allocation: bool,
     /// The script of a plain-TCP cluster (up --insecure).
     #[arg(long, conflicts_with = "grow")]
     insecure: bool,
@@ -40,7 +44,9 @@ pub(super) fn run(cluster: &Cluster, script: ScriptArgs) -> Result<Option<Bundle
         c.script_for_up(&UpRequest {
             name: script.name,
             profile: script.profile,
-            overrides: script.spec.overrides_with(script.insecure),
+            overrides: script
+                .spec
+                .overrides_with(script.insecure, script.in_allocation),
             backend: script.backend.map(BackendArg::backend),
             keep: false,
         })

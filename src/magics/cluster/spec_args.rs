@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use dask_slurm::model::Backend;
 use dask_slurm::profile::Overrides;
-use dask_slurm::spec::Security;
+use dask_slurm::spec::{Placement, Security};
 
 /// `--backend`: where the cluster runs.
 #[derive(Clone, Copy, ValueEnum)]
@@ -32,12 +32,17 @@ pub(super) struct SpecArgs {
 }
 
 impl SpecArgs {
-    /// The overrides, with `security = "none"` when `insecure`.
-    pub(super) fn overrides_with(&self, insecure: bool) -> Overrides {
-        Overrides {
-            security: insecure.then(|| Security::None.as_str().to_owned()),
-            ..self.overrides()
+    /// The overrides, with `security = "none"` when `insecure` and `placement = "allocation"`
+    /// when `in_allocation`.
+    pub(super) fn overrides_with(&self, insecure: bool, in_allocation: bool) -> Overrides {
+        let mut overrides = self.overrides();
+        if insecure {
+            overrides.security = Some(Security::None.as_str().to_owned());
         }
+        if in_allocation {
+            overrides.placement = Some(Placement::Allocation.as_str().to_owned());
+        }
+        overrides
     }
 
     /// The overrides as given.

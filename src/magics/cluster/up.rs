@@ -22,6 +22,10 @@ pub(super) struct UpArgs {
     /// slurm (sbatch) or local (mpirun here); default: slurm when sbatch is on PATH.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
+    /// Run the workers as steps of the SLURM job this kernel runs in (JupyterHub, Open
+    /// OnDemand): no queue wait; the same as --placement allocation.
+    #[arg(long, conflicts_with_all = ["backend", "placement"])]
+    in_allocation: bool,
     /// Wait until every worker has joined (the card updates either way).
     #[arg(long)]
     wait: bool,
@@ -49,7 +53,7 @@ pub(super) fn run(
     let req = UpRequest {
         name: up.name,
         profile: up.profile,
-        overrides: up.spec.overrides_with(up.insecure),
+        overrides: up.spec.overrides_with(up.insecure, up.in_allocation),
         backend: up.backend.map(BackendArg::backend),
         keep: up.keep,
     };
