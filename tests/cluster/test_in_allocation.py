@@ -56,10 +56,13 @@ DRIVER = textwrap.dedent(
         result["auto"] = [auto.reply["content"]["status"], auto.reply["content"].get("evalue")]
         result["card_auto"] = card(kernel, "nb2")
         result["steps"]["auto"] = steps()
+        # A restarted kernel finds the launch through its steps, and its shutdown ends them.
+        kernel.restart()
+        result["card_restarted"] = card(kernel, "nb2")
     finally:
         kernel.stop()
         try:
-            wait_until(lambda: not steps(), 30, "the steps to end")
+            wait_until(lambda: not steps(), 90, "the steps to end")
         except AssertionError:
             pass
         result["steps"]["after_shutdown"] = steps()
@@ -74,6 +77,8 @@ def test_a_cluster_in_the_notebooks_own_allocation(lab_env, tmp_path):
     # A profile whose placement is "auto": inside a job with room, the allocation.
     profile = (ROOT / "tests/slurm/test-profile.toml").read_text().replace("[profiles.lab", "[profiles.inalloc")
     profile = profile.replace('poll_interval_secs = 5', 'poll_interval_secs = 5\nplacement = "auto"\nnotebook_cores = 1\nnotebook_mem = "1G"')
+    # Its watchdog ends the launch 12 s after the last kernel that knew it stopped.
+    profile = profile.replace("watchdog_minutes = 2", "watchdog_minutes = 0.2")
     config_dir = tmp_path / "config/rust-cluster-kernel"
     config_dir.mkdir(parents=True)
     lab_config = pathlib.Path(lab_env["XDG_CONFIG_HOME"]) / "rust-cluster-kernel/config.toml"
@@ -126,7 +131,9 @@ def test_a_cluster_in_the_notebooks_own_allocation(lab_env, tmp_path):
     assert r["auto"] == ["ok", None], r["auto"]
     assert f"in job {job}" in r["card_auto"], r["card_auto"]
     assert r["steps"]["auto"], r["steps"]
-    # A kernel shutdown leaves no step running.
+    assert "nb2  [running]" in r["card_restarted"] and "3/3" in r["card_restarted"], r["card_restarted"]
+    # Nothing is left running: a cluster that a restarted kernel re-attached (it did not start
+    # it, so its shutdown leaves it, as for batch clusters) is ended by its watchdog.
     assert r["steps"]["after_shutdown"] == [], r["steps"]
 
 

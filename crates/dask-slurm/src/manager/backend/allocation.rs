@@ -86,11 +86,19 @@ impl AllocationBackend {
     }
 
     /// The status of a launch: its launcher's state when this kernel started it, else whether
-    /// steps of its name run; with the times and nodes of the job it runs in.
+    /// steps of its name run; with the times and nodes of the job it runs in. A launcher that
+    /// has ended while steps of its name are still listed is completing: its `srun`s are
+    /// taking the steps down.
     fn launch_status(&self, id: &str, job: Option<&JobStatus>) -> Result<JobStatus, ClusterError> {
         let state = match self.launchers.state(id) {
-            Some(state) => state,
-            None => self.state_from_steps(id)?,
+            Some(JobState::Running) => JobState::Running,
+            Some(ended) if self.has_steps(id)? => {
+                tracing::debug!("launch {id} ended ({ended:?}); its steps are ending");
+                JobState::Completing
+            }
+            Some(ended) => ended,
+            None if self.has_steps(id)? => JobState::Running,
+            None => JobState::Gone,
         };
         let mut status = JobStatus::gone(id);
         if let Some(job) = job {
@@ -104,21 +112,15 @@ impl AllocationBackend {
         Ok(status)
     }
 
-    /// A launch this kernel did not start (it was restarted): running while steps of its name
-    /// are listed.
-    fn state_from_steps(&self, id: &str) -> Result<JobState, ClusterError> {
+    /// Whether squeue lists steps named after launch `id`.
+    fn has_steps(&self, id: &str) -> Result<bool, ClusterError> {
         let Some(job) = model::allocation_job_of(id) else {
-            return Ok(JobState::Gone);
+            return Ok(false);
         };
-        let steps = self.quick.steps(job)?;
-        Ok(if steps.iter().any(|(_, name)| name == id) {
-            JobState::Running
-        } else {
-            JobState::Gone
-        })
+        Ok(self.quick.steps(job)?.iter().any(|(_, name)| name == id))
     }
 
-    /// Cancels the steps of launches that this kernel did not start.
+    /// Cancels the steps named after these launches that squeue still lists.
     fn cancel_steps(&self, slurm: &Slurm, ids: &[String]) -> Result<(), ClusterError> {
         for id in ids {
             let Some(job) = model::allocation_job_of(id) else {
@@ -241,16 +243,18 @@ impl Backend for AllocationBackend {
 
     fn cancel(&self, ids: &[String]) -> Result<(), ClusterError> {
         let (launches, batch) = AllocationBackend::split(ids);
-        let not_mine = self.launchers.end(&launches);
-        self.cancel_steps(&self.slurm, &not_mine)?;
+        // The launchers' srun end their steps; a restarted kernel's launches, and steps that
+        // outlive their srun, are cancelled by name.
+        self.launchers.end(&launches);
+        self.cancel_steps(&self.slurm, &launches)?;
         self.batch.cancel(&batch)
     }
 
     fn cancel_at_shutdown(&self, ids: &[String]) {
         let (launches, batch) = AllocationBackend::split(ids);
-        let not_mine = self.launchers.end(&launches);
-        if let Err(e) = self.cancel_steps(&self.quick, &not_mine) {
-            tracing::warn!("could not cancel the steps of {not_mine:?} at shutdown: {e}");
+        self.launchers.end(&launches);
+        if let Err(e) = self.cancel_steps(&self.quick, &launches) {
+            tracing::warn!("could not cancel the steps of {launches:?} at shutdown: {e}");
         }
         self.batch.cancel_at_shutdown(&batch);
     }

@@ -71,19 +71,14 @@ impl ProcessGroups {
     }
 
     /// Ends those of `ids` that this kernel started (SIGTERM to the group, SIGKILL after a
-    /// grace period); returns the others.
-    pub(super) fn end(&self, ids: &[String]) -> Vec<String> {
+    /// grace period); the others are not ours to end.
+    pub(super) fn end(&self, ids: &[String]) {
         lock(&self.ended).extend(ids.iter().cloned());
         let mut children = lock(&self.children);
-        ids.iter()
-            .filter(|id| match children.get_mut(id.as_str()) {
-                Some(child) => {
-                    kill_group(child);
-                    false
-                }
-                None => true,
-            })
-            .cloned()
-            .collect()
+        for id in ids {
+            if let Some(child) = children.get_mut(id) {
+                kill_group(child);
+            }
+        }
     }
 }
