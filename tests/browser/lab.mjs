@@ -4,65 +4,26 @@
 //
 // Prints one JSON line per check ({"check": ..., "ok": true|false, "detail": ...}) for the pytest
 // that runs it, and saves screenshots in OUT_DIR.
-import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
+
+import { notebook, openBrowser, openLauncher, report, startNotebook } from "./page.mjs";
 
 const [base, token, outDir, ...flags] = process.argv.slice(2);
 const withCluster = flags.includes("--cluster");
 fs.mkdirSync(outDir, { recursive: true });
 
-const report = (check, ok, detail = "") => console.log(JSON.stringify({ check, ok, detail: String(detail) }));
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-page.setDefaultTimeout(120_000);
-
-async function runCell(code) {
-  const cells = page.locator(".jp-NotebookPanel:visible .jp-Cell");
-  // Pin the cell by index: `last()` would follow the new cell that Shift+Enter adds.
-  const cell = cells.nth((await cells.count()) - 1);
-  await cell.locator(".cm-content").click();
-  await page.keyboard.press("Control+a");
-  await page.keyboard.insertText(code);
-  await page.keyboard.press("Shift+Enter");
-  return cell;
-}
-
-async function outputText(cell) {
-  return (await cell.locator(".jp-OutputArea").innerText()).trim();
-}
-
-async function waitForOutput(cell, predicate, timeout = 120_000) {
-  const end = Date.now() + timeout;
-  let text = "";
-  while (Date.now() < end) {
-    text = await outputText(cell);
-    if (predicate(text)) return text;
-    await page.waitForTimeout(500);
-  }
-  throw new Error(`output never matched; last: ${text.slice(0, 400)}`);
-}
+const { browser, page } = await openBrowser();
+const { runCell, waitForOutput } = notebook(page);
 
 try {
-  await page.goto(`${base}/lab?token=${token}`);
-  const card = page.locator('.jp-LauncherCard[title="Rust (cluster)"]').first();
-  await card.waitFor();
+  const card = await openLauncher(page, base, token);
   report("launcher has Rust (cluster)", true);
   const logoOk = await card.locator("img").evaluate((img) => img.complete && img.naturalWidth > 0).catch(() => false);
   report("launcher logo loaded", logoOk);
   await page.screenshot({ path: path.join(outDir, "launcher.png") });
 
-  await card.click();
-  await page.locator(".jp-NotebookPanel .jp-Cell").first().waitFor();
-  // The kernel is connected and idle (the status bar says so) before the first cell runs.
-  await page.getByText("Rust (cluster) | Idle").waitFor();
+  await startNotebook(page, card);
 
   const sumCell = await runCell("let v: Vec<u64> = (1..=10).collect();\nv.iter().sum::<u64>()");
   await waitForOutput(sumCell, (t) => t.includes("55"));
