@@ -34,7 +34,7 @@ macro_rules! replaced_by_override {
         }
     )*};
 }
-replaced_by_override!(String, u32, u16, f64, Vec<String>, MapBy);
+replaced_by_override!(String, u32, u16, f64, bool, Vec<String>, MapBy);
 
 /// Optional values: the override replaces the profile's value, and `""` removes it.
 impl MergeOver<String> for Option<String> {
@@ -242,6 +242,13 @@ cluster_settings! {
         reservation: Option<String>, override String = None, flag(long);
         /// Generic resources per node (`--gres`, e.g. `gpu:2` or `gpu:a100:1`).
         gres: Option<String>, override String = None, flag(long);
+        /// GPUs per node (`--gpus-per-node`, e.g. `4` or `a100:4`), where the site counts GPUs
+        /// so instead of through `gres`.
+        gpus_per_node: Option<String>, override String = None, flag(long);
+        /// Whole nodes (`--exclusive`): no other job shares the cluster's nodes.
+        @spec #[serde(default)]
+        exclusive: bool, override bool = false,
+            flag(long, num_args = 0..=1, default_missing_value = "true");
         /// Login host for the dashboard's ssh tunnel line.
         login_host: Option<String>, override String = None, flag(skip);
         /// Preferred dashboard port (the scheduler falls back to a free one if it is taken).

@@ -267,7 +267,7 @@ pub fn validate_directive_value(
 
 /// The generated `#SBATCH` options that `skip_directives` may name. The job name, output file
 /// and comment tag are the kernel's own: it finds its jobs and their logs by them.
-pub const SKIPPABLE_DIRECTIVES: [&str; 13] = [
+pub const SKIPPABLE_DIRECTIVES: [&str; 15] = [
     "partition",
     "nodes",
     "ntasks",
@@ -281,6 +281,8 @@ pub const SKIPPABLE_DIRECTIVES: [&str; 13] = [
     "constraint",
     "reservation",
     "gres",
+    "gpus-per-node",
+    "exclusive",
 ];
 
 /// Options that `extra_directives` may not set: the kernel finds its jobs and their logs by
@@ -848,6 +850,9 @@ impl ClusterSpec {
         if let Some(gres) = &self.gres {
             validate_directive_value("gres", gres, ":,")?;
         }
+        if let Some(gpus) = &self.gpus_per_node {
+            validate_directive_value("gpus_per_node", gpus, ":,")?;
+        }
         validate_count("nodes", self.nodes)?;
         validate_count("workers_per_node", self.workers_per_node)?;
         validate_count("threads_per_worker", self.threads_per_worker)?;
@@ -951,11 +956,9 @@ mod tests {
         spec.reservation = Some("workshop-2026".into());
         spec.constraint = Some("ib&[skylake|icelake]".into());
         spec.gres = Some("gpu:a100:2".into());
-        spec.extra_directives = vec![
-            "--exclusive".into(),
-            "--signal=B:USR1@300".into(),
-            "--mem-per-cpu=2000".into(),
-        ];
+        spec.gpus_per_node = Some("a100:2".into());
+        spec.exclusive = true;
+        spec.extra_directives = vec!["--signal=B:USR1@300".into(), "--mem-per-cpu=2000".into()];
         spec.skip_directives = vec!["mem".into()];
         assert!(spec.validate().is_ok());
         for (field, bad) in [
@@ -964,6 +967,7 @@ mod tests {
             ("constraint", "$(id)"),
             ("gres", "gpu:2;id"),
             ("gres", "gpu:2 --wrap=id"),
+            ("gpus_per_node", "2\n#SBATCH --wrap=id"),
             ("qos", "normal&x"),
             ("reservation", "r'x"),
             ("prologue", "module load x\nid"),
@@ -982,6 +986,7 @@ mod tests {
             match field {
                 "constraint" => s.constraint = Some(bad.into()),
                 "gres" => s.gres = Some(bad.into()),
+                "gpus_per_node" => s.gpus_per_node = Some(bad.into()),
                 "qos" => s.qos = Some(bad.into()),
                 "prologue" => s.prologue = vec![bad.into()],
                 "extra_directives" => s.extra_directives = vec![bad.into()],

@@ -297,11 +297,16 @@ fn render(
         ("constraint", spec.constraint.clone()),
         ("reservation", spec.reservation.clone()),
         ("gres", spec.gres.clone()),
+        ("gpus-per-node", spec.gpus_per_node.clone()),
     ];
+    let skipped = |option: &str| spec.skip_directives.iter().any(|s| s == option);
     for (option, value) in skippable {
-        if let Some(value) = value.filter(|_| !spec.skip_directives.iter().any(|s| s == option)) {
+        if let Some(value) = value.filter(|_| !skipped(option)) {
             let _ = writeln!(s, "#SBATCH --{option}={value}");
         }
+    }
+    if spec.exclusive && !skipped("exclusive") {
+        s.push_str("#SBATCH --exclusive\n");
     }
     // The site's other options, each checked to be one `--name[=value]`.
     for directive in &spec.extra_directives {
@@ -797,6 +802,26 @@ mod tests {
         let job = render_up(&spec, &ctx(Path::new(SCHED), Some(Path::new(HEARTBEAT)))).unwrap();
         assert_snapshot("gpu-up.sh", &job.text);
         bash_n(&job.text);
+    }
+
+    #[test]
+    fn whole_nodes_and_gpus_per_node_are_one_line_each_and_skippable() {
+        let mut spec = workshop(Overrides {
+            gpus_per_node: Some("a100:4".into()),
+            exclusive: Some(true),
+            ..Overrides::default()
+        });
+        let text = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap().text;
+        assert!(
+            text.contains("#SBATCH --gpus-per-node=a100:4\n#SBATCH --exclusive\n"),
+            "{text}"
+        );
+        spec.skip_directives = vec!["exclusive".into(), "gpus-per-node".into()];
+        let text = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap().text;
+        assert!(
+            !text.contains("--exclusive") && !text.contains("--gpus-per-node"),
+            "{text}"
+        );
     }
 
     #[test]
