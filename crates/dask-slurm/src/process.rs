@@ -153,22 +153,72 @@ pub fn run_until(
 /// Ends a child started in its own process group: SIGTERM to the group, SIGKILL after
 /// [`TERM_GRACE`]; then reaps it.
 pub fn kill_group(child: &mut Child) {
-    signal_group(child, Signal::TERM);
-    let deadline = Instant::now() + TERM_GRACE;
-    while Instant::now() < deadline {
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    signal_group(child, Signal::KILL);
-    let _ = child.wait();
+    end_group(child, &[Signal::TERM]);
 }
 
 /// Sends `signal` to the process group that `child` leads (it was started with
 /// `process_group(0)`). A group that is gone already is not an error.
 fn signal_group(child: &Child, signal: Signal) {
     let _ = kill_process_group(Pid::from_child(child), signal);
+}
+
+/// The process group whose leader has `marker` (`NAME=value`) among its environment variables:
+/// a group that this user started earlier (in an earlier kernel) and that still runs. Other
+/// users' processes cannot be read and are skipped; a reused process id has another
+/// environment.
+pub fn group_with_marker(marker: &str) -> Option<i32> {
+    let marker = marker.as_bytes();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            if !environ.split(|b| *b == 0).any(|var| var == marker) {
+                return None;
+            }
+            let leader = Pid::from_raw(pid)?;
+            (rustix::process::getpgid(Some(leader)).ok()? == leader).then_some(pid)
+        })
+}
+
+/// Sends `signals` to process group `pgid`, one a second (a group that is gone already is not
+/// an error).
+pub fn signal_group_id(pgid: i32, signals: &[Signal]) {
+    let Some(pid) = Pid::from_raw(pgid) else {
+        return;
+    };
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if kill_process_group(pid, *signal).is_err() {
+            return;
+        }
+    }
+}
+
+/// Ends a child started in its own process group with `signals` first, one a second (what its
+/// leader takes as "stop": SIGINT twice for `mpirun`, whose first only forwards it to the
+/// ranks; SIGTERM for `srun`), SIGKILL after [`TERM_GRACE`]; then reaps it.
+pub fn end_group(child: &mut Child, signals: &[Signal]) {
+    let deadline = Instant::now() + TERM_GRACE;
+    let mut next = Instant::now();
+    let mut signals = signals.iter();
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        if Instant::now() >= next {
+            if let Some(signal) = signals.next() {
+                signal_group(child, *signal);
+            }
+            next = Instant::now() + Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal_group(child, Signal::KILL);
+    let _ = child.wait();
 }
 
 /// Whether this process runs as root (Open MPI then needs to be told that this is intended).

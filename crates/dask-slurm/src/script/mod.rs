@@ -423,10 +423,17 @@ struct WatchdogEnd {
     command: &'static str,
 }
 
-/// A batch job's watchdog cancels the job.
+/// Set (to `1`) in the environment of a job script that runs as a local process group, not as
+/// a SLURM job: its watchdog then ends the group.
+pub const PROCESS_GROUP_JOB_VAR: &str = "RCK_PROCESS_GROUP_JOB";
+
+/// A batch job's watchdog cancels the job; run as a local process group, it interrupts the
+/// group twice (`mpirun` forwards the first SIGINT to its ranks, which Dask's outlive, and
+/// aborts the job on the second).
 const CANCEL_THE_JOB: WatchdogEnd = WatchdogEnd {
-    what: "cancelling job $SLURM_JOB_ID",
-    command: "scancel \"$SLURM_JOB_ID\"",
+    what: "ending job $SLURM_JOB_ID",
+    command: "if [ -n \"${RCK_PROCESS_GROUP_JOB:-}\" ]; then kill -INT 0; sleep 2; kill -INT 0; \
+              else scancel \"$SLURM_JOB_ID\"; fi",
 };
 
 /// The part every cluster job shares, up to its launch: strict shell options, the private
@@ -1072,7 +1079,7 @@ mod tests {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("not touched for 2 s; cancelling job 4242"),
+            stderr.contains("not touched for 2 s; ending job 4242"),
             "{stderr}"
         );
         assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "4242");

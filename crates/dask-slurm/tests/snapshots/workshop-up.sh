@@ -25,8 +25,8 @@ rck_watchdog() {
     now=$(date +%s)
     mtime=$(stat -c %Y "$rck_heartbeat" 2>/dev/null) || mtime=0
     if [ $((now - mtime)) -ge 600 ]; then
-      echo "rust-cluster-kernel watchdog: $rck_heartbeat not touched for 600 s; cancelling job $SLURM_JOB_ID" >&2
-      scancel "$SLURM_JOB_ID"
+      echo "rust-cluster-kernel watchdog: $rck_heartbeat not touched for 600 s; ending job $SLURM_JOB_ID" >&2
+      if [ -n "${RCK_PROCESS_GROUP_JOB:-}" ]; then kill -INT 0; sleep 2; kill -INT 0; else scancel "$SLURM_JOB_ID"; fi
       return 0
     fi
   done

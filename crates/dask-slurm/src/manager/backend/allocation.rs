@@ -16,6 +16,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use rustix::process::Signal;
+
 use super::{Backend, ProcessGroups, SlurmBackend};
 use crate::manager::ClusterError;
 use crate::model::{self, JobRole};
@@ -48,7 +50,8 @@ impl AllocationBackend {
             quick: slurm.clone().with_timeout(poll_timeout),
             slurm,
             allocation: OnceLock::new(),
-            launchers: ProcessGroups::default(),
+            // srun ends its step on SIGTERM (a single SIGINT only makes it report).
+            launchers: ProcessGroups::new(&[Signal::TERM]),
         }
     }
 
@@ -245,14 +248,14 @@ impl Backend for AllocationBackend {
         let (launches, batch) = AllocationBackend::split(ids);
         // The launchers' srun end their steps; a restarted kernel's launches, and steps that
         // outlive their srun, are cancelled by name.
-        self.launchers.end(&launches);
+        self.launchers.end(&launches, LAUNCH_ID_VAR);
         self.cancel_steps(&self.slurm, &launches)?;
         self.batch.cancel(&batch)
     }
 
     fn cancel_at_shutdown(&self, ids: &[String]) {
         let (launches, batch) = AllocationBackend::split(ids);
-        self.launchers.end(&launches);
+        self.launchers.end(&launches, LAUNCH_ID_VAR);
         if let Err(e) = self.cancel_steps(&self.quick, &launches) {
             tracing::warn!("could not cancel the steps of {launches:?} at shutdown: {e}");
         }

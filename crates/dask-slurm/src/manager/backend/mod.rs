@@ -8,11 +8,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rustix::process::Signal;
+
 use super::ClusterError;
 use crate::model::{self, JobRole};
 use crate::registry::JobRecord;
 use crate::script::{self, JobContext, JobScript};
-use crate::slurm::{JobStatus, Slurm, StartEstimate};
+use crate::slurm::{JobState, JobStatus, Slurm, StartEstimate};
 use crate::spec::{ClusterSpec, MapBy};
 
 mod allocation;
@@ -20,6 +22,10 @@ mod process_groups;
 
 pub use allocation::AllocationBackend;
 use process_groups::ProcessGroups;
+
+/// The variable that carries a local job's id (as a batch job's does), by which a restarted
+/// kernel finds the job's process group.
+const LOCAL_JOB_ID_VAR: &str = "SLURM_JOB_ID";
 
 /// The umask of SLURM jobs: their output files are 0600.
 const PRIVATE_UMASK: &str = "0077";
@@ -165,12 +171,24 @@ impl Backend for SlurmBackend {
     }
 }
 
-/// Local process groups (`bash SCRIPT` running `mpirun`), for a machine without SLURM.
-#[derive(Default)]
+/// Local process groups (`bash SCRIPT` running `mpirun`), for a machine without SLURM. Their
+/// script's heartbeat watchdog ends the group when no kernel touches the heartbeat (the kernel
+/// was killed), as a batch job's cancels the job.
 pub struct LocalBackend {
-    /// The process groups this kernel started. A job started by an earlier kernel is not
-    /// among them: it cannot be waited for, so it is gone for us.
+    /// The process groups this kernel started; those of an earlier kernel are found again
+    /// through the job id in their environment.
     groups: ProcessGroups,
+}
+
+impl Default for LocalBackend {
+    /// `mpirun` forwards a first SIGINT (or SIGTERM) to its ranks, which Dask's outlive, and
+    /// waits for them forever; a second SIGINT aborts the job and ends its ranks (each in a
+    /// process group of its own, beyond a signal to ours).
+    fn default() -> LocalBackend {
+        LocalBackend {
+            groups: ProcessGroups::new(&[Signal::INT, Signal::INT]),
+        }
+    }
 }
 
 impl Backend for LocalBackend {
@@ -205,8 +223,6 @@ impl Backend for LocalBackend {
                 }
             }
         }
-        // The kernel that started them watches local processes; no watchdog.
-        spec.watchdog_minutes = 0.0;
         Ok(())
     }
 
@@ -219,10 +235,12 @@ impl Backend for LocalBackend {
         let id = format!("local-{}", chrono::Utc::now().format("%H%M%S%3f"));
         let log_path = log_dir.join(format!("slurm-{id}.out"));
         let ntasks = job.ntasks.to_string();
-        // mpirun reads the job id and task count that a batch job would have.
+        // mpirun reads the job id and task count that a batch job would have; the watchdog
+        // ends the process group instead of cancelling a SLURM job.
         let env = [
-            ("SLURM_JOB_ID", id.as_str()),
+            (LOCAL_JOB_ID_VAR, id.as_str()),
             ("SLURM_NTASKS", ntasks.as_str()),
+            (script::PROCESS_GROUP_JOB_VAR, "1"),
         ];
         self.groups
             .start(&id, script_path, &log_path, &env, "starting mpirun locally")?;
@@ -235,15 +253,20 @@ impl Backend for LocalBackend {
         })
     }
 
-    /// A process group's exit is the job's end.
+    /// A process group's exit is the job's end. A job that an earlier kernel started (before a
+    /// restart) runs while its process group does.
     fn statuses(&self, ids: &[String]) -> Result<Vec<JobStatus>, ClusterError> {
         Ok(ids
             .iter()
             .map(|id| {
                 let mut status = JobStatus::gone(id);
-                if let Some(state) = self.groups.state(id) {
-                    status.state = state;
-                }
+                status.state = match self.groups.state(id) {
+                    Some(state) => state,
+                    None if ProcessGroups::orphan(id, LOCAL_JOB_ID_VAR).is_some() => {
+                        JobState::Running
+                    }
+                    None => JobState::Gone,
+                };
                 status.nodes = "localhost".to_owned();
                 status.node_count = 1;
                 status
@@ -256,12 +279,12 @@ impl Backend for LocalBackend {
     }
 
     fn cancel(&self, ids: &[String]) -> Result<(), ClusterError> {
-        self.groups.end(ids);
+        self.groups.end(ids, LOCAL_JOB_ID_VAR);
         Ok(())
     }
 
     fn cancel_at_shutdown(&self, ids: &[String]) {
-        self.groups.end(ids);
+        let _ = self.cancel(ids);
     }
 }
 
