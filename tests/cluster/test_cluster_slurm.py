@@ -141,6 +141,30 @@ def test_dead_controller_is_reported_quickly(lab_env, tmp_path):
         k.stop()
 
 
+def test_the_card_shows_a_controller_outage_and_clears_it_by_itself(lab_env, tmp_path):
+    """The live card says when the controller cannot be reached and, once it can again, clears
+    the error by itself within 45 s (steady polling is every 30 s). The outage: the kernel's
+    SLURM_CONF is pointed at a port where no controller listens, then back."""
+    good = open("/tmp/slurm-lab/etc/slurm.conf").read()
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(good)
+    k = Kernel(dict(lab_env, SLURM_CONF=str(conf)))
+    try:
+        up = k.run("%cluster up outage --wait --timeout 90")
+        assert up.status == "ok", up.reply["content"]
+        display_id = up.of("display_data")[0]["content"]["transient"]["display_id"]
+        conf.write_text(good.replace("SlurmctldPort=6817", "SlurmctldPort=6899"))
+        down = updates_until(k.kc, display_id, lambda t: "controller" in t.lower(), 90)
+        assert "running" in down[-1], down[-1]  # the cluster itself goes on
+        conf.write_text(good)
+        back = updates_until(k.kc, display_id, lambda t: "controller" not in t.lower(), 45)
+        assert "3/3" in workers_line(back[-1]), back[-1]
+    finally:
+        conf.write_text(good)
+        k.run("%cluster cancel outage", timeout=120)
+        k.stop()
+
+
 def test_scancel_takes_the_job_ids_slurm_takes(kernel, lab_env):
     """One job-id rule for the magic and the SLURM client: array tasks and task sets pass."""
     submitted = subprocess.run(
