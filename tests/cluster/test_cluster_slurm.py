@@ -222,3 +222,24 @@ def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kerne
     # Not even that far: a value that would be a second option never reaches sbatch.
     sneaky = kernel.run("%cluster up sneaky --constraint 'lab --wrap=id'")
     assert sneaky.status == "error" and "constraint" in sneaky.reply["content"]["evalue"]
+
+
+def test_a_grow_job_that_slurm_fails_stays_on_the_card_and_ends_the_wait(kernel):
+    """A grow job that fails at once (here: its Python environment does not exist) stays on the
+    card with SLURM's reason, and a wait for its workers fails at once with that reason instead
+    of waiting out its timeout."""
+    up = kernel.run("%cluster up growfail --wait --timeout 90")
+    assert up.status == "ok", up.reply["content"]
+    try:
+        grow = kernel.run("%cluster grow growfail --nodes 2 --workers-per-node 1 --python-env /nonexistent/env")
+        assert grow.status == "ok", grow.reply["content"]
+        [grow_job] = squeue_ids("growfail-grow")
+        wait = kernel.run("%cluster wait growfail --workers 5 --timeout 300", timeout=400)
+        assert wait.status == "error"
+        assert f"job {grow_job} ended FAILED (NonZeroExitCode)" in wait.reply["content"]["evalue"], wait.reply["content"]
+        card = card_text(kernel.run("%cluster status growfail").of("display_data")[0])
+        row = next(line for line in card.splitlines() if line.strip().startswith(grow_job))
+        assert "FAILED" in row and "NonZeroExitCode" in row, card
+        assert "3/3" in workers_line(card), card
+    finally:
+        kernel.run("%cluster cancel growfail", timeout=120)
