@@ -90,6 +90,7 @@ fn cluster(n: u32) -> ClusterView {
         tls: None,
         python_env: None,
         notice: None,
+        adapt: None,
         updated_at: "2026-05-01T14:03:22+02:00".into(),
     }
 }

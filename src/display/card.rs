@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use askama::Template;
 use dask_slurm::model::{
-    allocation_job_of, Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView,
+    allocation_job_of, AdaptView, Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView,
 };
 use dask_slurm::slurm::{parse_slurm_duration, JobState};
 
@@ -62,6 +62,7 @@ pub const ERROR_DETAIL_LINES: usize = 40;
 ///     tls: None,
 ///     python_env: None,
 ///     notice: None,
+///     adapt: None,
 ///     updated_at: "2026-05-01T14:03:22+02:00".into(),
 /// };
 /// let card = cluster_card(&view);
@@ -84,6 +85,8 @@ pub(crate) struct CardModel<'a> {
     /// The state word on the badge.
     state: &'static str,
     backend: String,
+    /// How the cluster adapts, when it does.
+    adapt: Option<AdaptLine>,
     /// The security badge: "mutual TLS" or "no TLS".
     security: &'static str,
     /// `rck-tone-*` of the security badge.
@@ -200,6 +203,7 @@ impl<'a> CardModel<'a> {
             tone: Tone::of_cluster(view.state).css_class(),
             state: state_word(view.state),
             backend: place_words(view),
+            adapt: view.adapt.as_ref().and_then(AdaptLine::new),
             security: security_word(protected),
             security_tone: security_tone(protected).css_class(),
             security_title: if protected {
@@ -314,6 +318,12 @@ impl<'a> CardModel<'a> {
             for (i, line) in wrap_list(&items, HOSTS_LINE_WIDTH).into_iter().enumerate() {
                 let label = if i == 0 { "hosts" } else { "" };
                 facts.push(vec![label.to_owned(), line]);
+            }
+        }
+        if let Some(a) = &self.adapt {
+            facts.push(vec!["adapting".to_owned(), a.summary.clone()]);
+            if let Some(last) = &a.last {
+                facts.push(vec![String::new(), format!("last: {last}")]);
             }
         }
         out.push_str(&text_columns(&facts, &[TextAlign::Left], ""));
@@ -581,6 +591,40 @@ pub(crate) fn security_tone(protected: bool) -> Tone {
         Tone::Success
     } else {
         Tone::Warn
+    }
+}
+
+/// The card's adapting line: "0–2 grow jobs · target 7 workers · 1 running, 1 queued".
+pub(crate) struct AdaptLine {
+    summary: String,
+    /// The last decision and why.
+    last: Option<String>,
+}
+
+impl AdaptLine {
+    /// The line of a cluster that adapts (`None` when its policy is off).
+    pub(crate) fn new(view: &AdaptView) -> Option<AdaptLine> {
+        let policy = view.policy?;
+        let mut summary = format!("{}–{} grow jobs", policy.min_jobs, policy.max_jobs);
+        if let Some(target) = view.target {
+            summary.push_str(&format!(" · target {target} workers"));
+        }
+        summary.push_str(&format!(
+            " · {} running, {} queued",
+            view.running_jobs, view.queued_jobs
+        ));
+        Some(AdaptLine {
+            summary,
+            last: view.last_decision.clone(),
+        })
+    }
+
+    /// The whole line as text.
+    pub(crate) fn text(&self) -> String {
+        match &self.last {
+            Some(last) => format!("adaptive {}\nlast decision: {last}", self.summary),
+            None => format!("adaptive {}", self.summary),
+        }
     }
 }
 

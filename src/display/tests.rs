@@ -124,6 +124,7 @@ fn view(state: ClusterState, n: usize) -> ClusterView {
         tls: Some(ClusterTls::in_dir("/home/alice/.local/state/rust-cluster-kernel/demo/tls").client()),
         python_env: Some("/opt/venv".into()),
         notice: None,
+        adapt: None,
         updated_at: "2026-05-01T14:03:22.481+02:00".into(),
     }
 }

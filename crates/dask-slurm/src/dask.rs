@@ -120,6 +120,30 @@ impl SchedulerFile {
         Ok(self.view_from_identity(&body))
     }
 
+    /// The workers the scheduler wants (`desired_workers` of `/json/counts.json`, which is
+    /// `Scheduler.adaptive_target()`: enough for its queued work to end in a few seconds, and
+    /// for the memory its results need).
+    pub fn desired_workers(&self, timeout: Duration) -> Result<u32, DaskError> {
+        let url = format!("{}/json/counts.json", self.http_base());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        let unreachable = |reason: String| DaskError::Unreachable {
+            url: url.clone(),
+            reason,
+        };
+        let body: Value = agent
+            .get(&url)
+            .call()
+            .and_then(|mut r| r.body_mut().read_json())
+            .map_err(|e| unreachable(e.to_string()))?;
+        body.get("desired_workers")
+            .and_then(Value::as_u64)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .ok_or_else(|| unreachable("no desired_workers in its counts".to_owned()))
+    }
+
     /// A [`SchedulerView`] from the JSON of `/json/identity.json`.
     pub fn view_from_identity(&self, identity: &Value) -> SchedulerView {
         let mut workers: Vec<WorkerView> = identity

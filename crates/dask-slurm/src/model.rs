@@ -273,6 +273,35 @@ pub struct DashboardView {
     pub ssh_command: String,
 }
 
+/// How a cluster adapts (`%cluster adapt`): grow jobs between a minimum and a maximum, as its
+/// scheduler wants workers. Kept in the cluster's record, so a restarted kernel resumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdaptPolicy {
+    /// Grow jobs kept at least (running or queued).
+    pub min_jobs: u32,
+    /// Grow jobs at most.
+    pub max_jobs: u32,
+    /// Seconds between two looks at the scheduler's target.
+    pub interval_secs: u32,
+    /// Seconds after a scale-up before a grow job may be retired.
+    pub cooldown_secs: u32,
+}
+
+/// An adapting cluster's policy and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdaptView {
+    /// The policy; `None`: the cluster does not adapt.
+    pub policy: Option<AdaptPolicy>,
+    /// The workers the scheduler wants (its `adaptive_target`), once asked.
+    pub target: Option<u32>,
+    /// Grow jobs running.
+    pub running_jobs: u32,
+    /// Grow jobs waiting in the queue.
+    pub queued_jobs: u32,
+    /// The last decision and why it was taken.
+    pub last_decision: Option<String>,
+}
+
 /// Everything the card shows about one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterView {
@@ -299,6 +328,8 @@ pub struct ClusterView {
     pub tls: Option<ClientTls>,
     /// A warning that does not end the cluster, e.g. workers that have not joined for minutes.
     pub notice: Option<String>,
+    /// How the cluster adapts, when it does.
+    pub adapt: Option<AdaptView>,
     /// The directory of the Python environment that the cluster activates (`python_env`, as
     /// written, `$VAR`s unexpanded), for clients on this side to use the same Python and Dask;
     /// `None` for a packed environment staged to the nodes or the inherited one.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Backend, JobRole};
+use crate::model::{AdaptPolicy, Backend, JobRole};
 use crate::private;
 use crate::spec::ClusterSpec;
 use crate::tls::ClientTls;
@@ -55,6 +55,9 @@ pub struct ClusterRecord {
     /// cluster ran plain TCP).
     #[serde(default)]
     pub tls: Option<ClientTls>,
+    /// How the cluster adapts (`None`: it does not).
+    #[serde(default)]
+    pub adapt: Option<AdaptPolicy>,
 }
 
 /// Where cluster records live.
@@ -163,6 +166,7 @@ mod tests {
             owner: "session".into(),
             keep: false,
             tls: None,
+            adapt: None,
         }
     }
 

@@ -1,9 +1,10 @@
 //! `%cluster`: the Dask-on-SLURM lifecycle, one file per subcommand — [`up`], [`grow`],
-//! [`shrink`], [`cancel`], [`status`], [`list`], [`wait`], [`logs`], [`dashboard`], [`script`],
+//! [`shrink`], [`adapt`], [`cancel`], [`status`], [`list`], [`wait`], [`logs`], [`dashboard`], [`script`],
 //! [`attach`], [`profiles`], [`use`](r#use). Each subcommand parses its own flags (clap) and is a
 //! call on the cluster manager ([`Clusters`]) plus a bundle from `display`; this file holds what
 //! they share: the magic itself, the subcommand table and the error wording.
 
+mod adapt;
 mod attach;
 mod cancel;
 mod dashboard;
@@ -59,6 +60,9 @@ enum Command {
     Grow(grow::GrowArgs),
     /// Retire workers gracefully, or cancel one grow job.
     Shrink(shrink::ShrinkArgs),
+    /// Grow by whole grow jobs while the scheduler wants more workers, and give them back when
+    /// it wants fewer (--min-jobs A --max-jobs B; --off; alone: the policy and why).
+    Adapt(adapt::AdaptArgs),
     /// End a cluster (graceful scheduler shutdown, then scancel) and wait until its jobs are gone.
     Cancel(cancel::CancelArgs),
     /// The card of a cluster.
@@ -121,6 +125,7 @@ impl Magic for Cluster {
             Some(Command::Up(a)) => up::run(self, a, ctx),
             Some(Command::Grow(a)) => grow::run(self, a, ctx),
             Some(Command::Shrink(a)) => shrink::run(self, a, ctx),
+            Some(Command::Adapt(a)) => adapt::run(self, a),
             Some(Command::Cancel(a)) => cancel::run(self, a, ctx),
             Some(Command::List) => list::run(self),
             Some(Command::Wait(a)) => wait::run(self, a, ctx),

@@ -60,6 +60,7 @@ impl Clusters {
                 owner: self.settings.session.clone(),
                 keep: true,
                 tls: client_tls,
+                adapt: None,
             },
             self.backend(model::Backend::Slurm),
         );

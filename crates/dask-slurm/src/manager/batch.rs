@@ -63,6 +63,7 @@ impl Clusters {
                 owner: self.settings.session.clone(),
                 keep: true,
                 tls: None,
+                adapt: None,
             },
             self.backend(model::Backend::Slurm),
         );

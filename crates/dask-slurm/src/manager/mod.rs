@@ -49,6 +49,7 @@ const BATCH_DIR: &str = "batch";
 const RESERVED_NAMES: [&str; 2] = [REGISTRY_DIR, BATCH_DIR];
 use crate::tls::{ClusterTls, TlsError};
 
+mod adapt;
 mod attach;
 mod backend;
 mod batch;

@@ -47,6 +47,11 @@ pub(super) fn start_threads(manager: &Arc<Clusters>) {
                 if catch_unwind(AssertUnwindSafe(|| m.refresh(false))).is_err() {
                     tracing::error!("a round of the cluster poller panicked; polling goes on");
                 }
+                // Adapting clusters decide on what this round learned (here, not in `refresh`,
+                // which the operations that adapting calls call too).
+                if catch_unwind(AssertUnwindSafe(|| m.adapt_round())).is_err() {
+                    tracing::error!("a round of adapting panicked; polling goes on");
+                }
                 m.sleep_until_woken(Duration::from_secs(1));
             }
         })
@@ -138,6 +143,7 @@ impl Clusters {
                         tls: Some(self.cluster_tls(&name))
                             .filter(ClusterTls::exists)
                             .map(|t| t.client()),
+                        adapt: None,
                     },
                     slurm.clone(),
                 )
@@ -500,6 +506,7 @@ mod tests {
                 owner: String::new(),
                 keep: false,
                 tls: None,
+                adapt: None,
             }
         };
         assert_eq!(heartbeat_interval([].iter()), HEARTBEAT_EVERY);

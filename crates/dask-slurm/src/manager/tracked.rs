@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::adapt::AdaptState;
 use super::backend::Backend;
-use crate::model::{ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView};
+use crate::model::{
+    AdaptView, ClusterState, ClusterView, DashboardView, JobRole, JobView, SchedulerView,
+};
 use crate::process::last_lines;
 use crate::registry::ClusterRecord;
 use crate::slurm::{current_user, JobState, JobStatus};
@@ -42,6 +45,8 @@ pub(super) struct Tracked {
     pub notice: Option<String>,
     /// The view subscribers saw last.
     pub last_view: Option<ClusterView>,
+    /// Where adapting stands (when the record has a policy).
+    pub adapt: AdaptState,
 }
 
 impl Tracked {
@@ -60,6 +65,7 @@ impl Tracked {
             workers_missing_since: None,
             notice: None,
             last_view: None,
+            adapt: AdaptState::default(),
         }
     }
 
@@ -81,6 +87,33 @@ impl Tracked {
             .filter(|j| self.is_live(&j.id))
             .map(|j| j.id.clone())
             .collect()
+    }
+
+    /// The workers the live jobs are to start (joined or still to join).
+    pub(super) fn planned_workers(&self) -> u32 {
+        self.workers_expected()
+    }
+
+    /// The adapt policy and where it stands.
+    pub(super) fn adapt_view(&self) -> AdaptView {
+        let grow: Vec<Option<&JobState>> = self
+            .record
+            .jobs
+            .iter()
+            .filter(|j| j.role == JobRole::Grow && self.is_live(&j.id))
+            .map(|j| self.job_state(&j.id))
+            .collect();
+        let running = grow
+            .iter()
+            .filter(|s| matches!(s, Some(JobState::Running)))
+            .count();
+        AdaptView {
+            policy: self.record.adapt,
+            target: self.adapt.target,
+            running_jobs: u32::try_from(running).unwrap_or(u32::MAX),
+            queued_jobs: u32::try_from(grow.len() - running).unwrap_or(u32::MAX),
+            last_decision: self.adapt.last_decision.clone(),
+        }
     }
 
     /// The workers the live jobs are to start.
@@ -158,6 +191,7 @@ impl Tracked {
             last_error,
             tls: self.record.tls.clone(),
             notice: self.notice.clone(),
+            adapt: self.record.adapt.map(|_| self.adapt_view()),
             python_env: self.record.spec.as_ref().and_then(|s| match &s.python_env {
                 PythonEnv::Activate(dir) => Some(dir.clone()),
                 PythonEnv::Inherit | PythonEnv::Staged(_) => None,
@@ -377,6 +411,7 @@ mod tests {
                     owner: String::new(),
                     keep: false,
                     tls: None,
+                    adapt: None,
                 },
                 Arc::new(SlurmBackend::new(
                     Slurm::new(None, None),

@@ -88,6 +88,7 @@ impl Clusters {
                 owner: self.settings.session.clone(),
                 keep: req.keep,
                 tls: client_tls,
+                adapt: None,
             },
             backend.clone(),
         );
