@@ -15,6 +15,8 @@ if command -v jupyter >/dev/null && jupyter lab --version >/dev/null 2>&1; then
   ./install.sh --user
 else
   log "no JupyterLab found: creating the project venv .venv"
+  # tests/requirements.txt brings jupyter-server-proxy and dask-labextension (and bokeh): the
+  # card links the Dask dashboard through this JupyterLab, and opens it in Dask's panes.
   tests/setup/python.sh .venv
   tests/slurm/venv.sh "$PWD/.venv" >/dev/null
   jupyter_bin=$PWD/.venv/bin/jupyter

@@ -106,13 +106,13 @@ struct Measurement {
 
 fn measure(workers: u32, runs: usize) -> Measurement {
     let view = cluster(workers);
-    let bundle = cluster_card(&view); // warm-up, and the sizes
+    let bundle = cluster_card(&view, None); // warm-up, and the sizes
     let size = |mime: &str| bundle.data[mime].as_str().map_or(0, str::len);
     let json_bytes = serde_json::to_vec(&bundle.data).map_or(0, |v| v.len());
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
-            let bundle = cluster_card(std::hint::black_box(&view));
+            let bundle = cluster_card(std::hint::black_box(&view), None);
             let elapsed = start.elapsed();
             std::hint::black_box(bundle);
             elapsed

@@ -32,6 +32,9 @@
 //!   ZeroMQ messages. Pure: no sockets, no Rust, no SLURM.
 //! - [`display`]: turns the domain crate's data into MIME bundles (HTML through templates, plus
 //!   plain text).
+//! - [`jupyter_server`]: the Jupyter server the kernel belongs to, and links to the Dask
+//!   dashboard through it (jupyter-server-proxy, or a relay of the kernel's on `127.0.0.1`).
+//!   A leaf: `display` shows its links, `magics` and `python` ask it for them.
 //! - [`paths`] (`~` and `$VAR` in paths) and [`install`] (the kernelspec) are leaves.
 //! - the `dask_slurm` crate (`crates/dask-slurm`): SLURM and Dask, with no knowledge of Jupyter;
 //!   it returns data. A crate of its own so that the boundary is enforced and it builds in seconds.
@@ -44,6 +47,7 @@ pub mod cell;
 pub mod display;
 pub mod engine;
 pub mod install;
+pub mod jupyter_server;
 pub mod kernel;
 pub mod magics;
 pub mod paths;

@@ -2,11 +2,13 @@
 //! removes its kernelspec.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dask_slurm::manager::{Clusters, ManagerSettings};
 use rust_cluster_kernel::install::{self, Location};
+use rust_cluster_kernel::jupyter_server::{Dashboards, JupyterServer};
 use rust_cluster_kernel::kernel::{Kernel, Outbox};
 use rust_cluster_kernel::magics::Registry;
 use rust_cluster_kernel::protocol::ConnectionInfo;
@@ -113,7 +115,10 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             let (outbox, outgoing) = Outbox::channels();
-            let kernel = Kernel::new(outbox, Registry::builtin(clusters.clone()), session);
+            // The Jupyter server that launched the kernel, for dashboard links through it.
+            let dashboards = Arc::new(Dashboards::new(JupyterServer::find(&path)));
+            let magics = Registry::builtin(clusters.clone(), dashboards);
+            let kernel = Kernel::new(outbox, magics, session);
             let restart =
                 runtime.block_on(rust_cluster_kernel::server::serve(info, kernel, outgoing))?;
             tracing::info!("shutting down (restart: {restart})");

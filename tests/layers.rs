@@ -10,8 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Each top-level module of `src/` and the modules below it that it may import. Top to bottom:
-/// server → kernel → {magics, engine, python} → cell → {protocol, display}; `paths` and
-/// `install` are leaves of their own. The domain crate (`dask_slurm`) is not ours and may be used
+/// server → kernel → {magics, engine, python} → cell → {protocol, display} → jupyter_server;
+/// `paths` and `install` are leaves of their own. The domain crate (`dask_slurm`) is not ours and may be used
 /// by any layer.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("server", &["kernel", "cell", "protocol"]),
@@ -24,12 +24,25 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // magics → python: `%%python`, `%python_env` and `%cluster use` drive the Python bridge.
     (
         "magics",
-        &["python", "cell", "display", "protocol", "paths"],
+        &[
+            "python",
+            "cell",
+            "display",
+            "protocol",
+            "paths",
+            "jupyter_server",
+        ],
     ),
     ("engine", &["cell", "display", "protocol"]),
-    ("python", &["cell", "display", "protocol", "paths"]),
+    (
+        "python",
+        &["cell", "display", "protocol", "paths", "jupyter_server"],
+    ),
     ("cell", &["protocol", "display"]),
-    ("display", &[]),
+    // display → jupyter_server: the card shows a dashboard link through the Jupyter server.
+    ("display", &["jupyter_server"]),
+    // The Jupyter server the kernel belongs to: its discovery, probes and the dashboard relay.
+    ("jupyter_server", &[]),
     ("protocol", &[]),
     ("paths", &[]),
     ("install", &[]),

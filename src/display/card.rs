@@ -24,12 +24,14 @@ use dask_slurm::model::{
 };
 use dask_slurm::slurm::{parse_slurm_duration, JobState};
 
+use super::dashboard::ServedLink;
 use super::format::{
     and_more, human_bytes, human_slurm_time, human_time, natural_cmp, percent, plural, safe_href,
     text_bar, text_columns, TextAlign,
 };
 use super::table::{Cell, Column, Table};
 use super::{html_bundle, Bundle, Tone};
+use crate::jupyter_server::DashboardLink;
 
 /// How many hosts and how many workers a card lists by name before it says "and N more".
 pub const LIST_LIMIT: usize = 20;
@@ -43,7 +45,8 @@ pub const INSECURE_WARNING: &str =
 /// `%cluster logs` away.
 pub const ERROR_DETAIL_LINES: usize = 40;
 
-/// The card of one cluster, as HTML with its `text/plain` twin.
+/// The card of one cluster, as HTML with its `text/plain` twin; with `link`, the dashboard
+/// through the Jupyter server instead of the ssh tunnel.
 ///
 /// ```
 /// use dask_slurm::model::{Backend, ClusterState, ClusterView};
@@ -65,13 +68,14 @@ pub const ERROR_DETAIL_LINES: usize = 40;
 ///     adapt: None,
 ///     updated_at: "2026-05-01T14:03:22+02:00".into(),
 /// };
-/// let card = cluster_card(&view);
+/// let card = cluster_card(&view, None);
 /// assert!(card.data["text/html"].as_str().unwrap().contains("pending"));
 /// let text = card.data["text/plain"].as_str().unwrap();
 /// assert!(text.starts_with("demo  [pending]  SLURM  no TLS"));
 /// ```
-pub fn cluster_card(view: &ClusterView) -> Bundle {
-    let model = CardModel::new(view);
+pub fn cluster_card(view: &ClusterView, link: Option<&DashboardLink>) -> Bundle {
+    let mut model = CardModel::new(view);
+    model.served_dashboard = link.map(ServedLink::new);
     html_bundle("cluster card", model.render(), model.text())
 }
 
@@ -118,6 +122,9 @@ pub(crate) struct CardModel<'a> {
     memory_used: Option<String>,
     scheduler: Option<&'a str>,
     dashboard: Option<DashboardLinks<'a>>,
+    /// The dashboard through the Jupyter server; when set, the card shows it instead of the
+    /// ssh tunnel.
+    served_dashboard: Option<ServedLink<'a>>,
     scheduler_file: &'a str,
     jobs: Vec<JobRow<'a>>,
     /// Workers per host, at most [`LIST_LIMIT`] hosts, in natural order.
@@ -240,6 +247,7 @@ impl<'a> CardModel<'a> {
                 local_href: safe_href(&d.local_url),
                 ssh: &d.ssh_command,
             }),
+            served_dashboard: None,
             scheduler_file: &view.scheduler_file,
             jobs: view.jobs.iter().map(JobRow::new).collect(),
             hosts,
@@ -299,10 +307,20 @@ impl<'a> CardModel<'a> {
         if let Some(address) = self.scheduler {
             facts.push(vec!["scheduler".to_owned(), address.to_owned()]);
         }
-        if let Some(d) = &self.dashboard {
-            facts.push(vec!["dashboard".to_owned(), d.url.to_owned()]);
-            facts.push(vec!["ssh tunnel".to_owned(), d.ssh.to_owned()]);
-            facts.push(vec![String::new(), format!("then open {}", d.local_url)]);
+        match (&self.served_dashboard, &self.dashboard) {
+            (Some(link), d) => {
+                facts.push(vec!["dashboard".to_owned(), link.url.to_owned()]);
+                facts.push(vec![String::new(), link.how.clone()]);
+                if let Some(d) = d {
+                    facts.push(vec!["on the cluster".to_owned(), d.url.to_owned()]);
+                }
+            }
+            (None, Some(d)) => {
+                facts.push(vec!["dashboard".to_owned(), d.url.to_owned()]);
+                facts.push(vec!["ssh tunnel".to_owned(), d.ssh.to_owned()]);
+                facts.push(vec![String::new(), format!("then open {}", d.local_url)]);
+            }
+            (None, None) => {}
         }
         facts.push(vec![
             "scheduler file".to_owned(),

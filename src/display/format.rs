@@ -101,6 +101,14 @@ pub(crate) fn safe_href(url: &str) -> Option<&str> {
     (lower.starts_with("http://") || lower.starts_with("https://")).then_some(url)
 }
 
+/// A path on the page's own origin if it may go into an `href`: it starts with one `/` (not
+/// `//`, which a browser reads as another host) and has no backslash, which browsers read as
+/// `/`.
+pub(crate) fn same_origin_href(path: &str) -> Option<&str> {
+    let safe = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    safe.then_some(path)
+}
+
 /// A time stamp for people: RFC 3339 `2026-05-01T14:03:22.123+02:00` becomes
 /// `2026-05-01 14:03:22` (in the offset it was written with). Anything unparsable is shown as
 /// given, so a card never hides what it was told.

@@ -22,6 +22,7 @@ use super::logs::{job_logs, LogTail};
 use super::progress::{wait_progress, WaitPhase, WaitProgress};
 use super::table::{cluster_list, Cell, Column, Table};
 use super::Bundle;
+use crate::jupyter_server::{DashboardLink, Route};
 
 const HOSTILE: &str = "<script>alert(1)</script>\"'&";
 const HOSTILE_ESCAPED: &str = "&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#39;&#38;";
@@ -173,7 +174,7 @@ fn hostile_bundles() -> Vec<(&'static str, Bundle)> {
     let empty = Table::new(HOSTILE, [Column::left(HOSTILE)]).empty_message(HOSTILE);
 
     vec![
-        ("card", cluster_card(&v)),
+        ("card", cluster_card(&v, None)),
         ("table", table.to_bundle()),
         ("empty table", empty.to_bundle()),
         ("cluster list", cluster_list(std::slice::from_ref(&v))),
@@ -199,8 +200,22 @@ fn hostile_bundles() -> Vec<(&'static str, Bundle)> {
                 }],
             ),
         ),
-        ("dashboard", dashboard(HOSTILE, &board)),
+        ("dashboard", dashboard(HOSTILE, &board, None)),
+        ("card served", cluster_card(&v, Some(&hostile_link()))),
+        (
+            "dashboard served",
+            dashboard(HOSTILE, &board, Some(&hostile_link())),
+        ),
     ]
+}
+
+/// A dashboard link through the server whose URL is hostile text (with the panes button).
+fn hostile_link() -> DashboardLink {
+    DashboardLink {
+        url: format!("/user/{HOSTILE}/proxy/8787/status"),
+        route: Route::Relay { port: 40000 },
+        lab_panes: true,
+    }
 }
 
 #[test]
@@ -221,6 +236,89 @@ fn hostile_text_is_escaped_in_every_bundle() {
 }
 
 #[test]
+fn a_link_through_the_server_replaces_the_ssh_tunnel() {
+    let running = view(ClusterState::Running, 3);
+    let board = running.dashboard.clone().unwrap();
+    let mut link = DashboardLink {
+        url: "/user/alice/proxy/uc2n001:8787/status".into(),
+        route: Route::Proxy,
+        lab_panes: false,
+    };
+    for bundle in [
+        cluster_card(&running, Some(&link)),
+        dashboard("demo", &board, Some(&link)),
+    ] {
+        let (html, text) = (html(&bundle), text(&bundle));
+        assert!(
+            html.contains(r#"href="/user/alice/proxy/uc2n001:8787/status""#),
+            "{html}"
+        );
+        assert!(html.contains("through jupyter-server-proxy"), "{html}");
+        assert!(
+            !html.contains("ssh -N") && !text.contains("ssh -N"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/user/alice/proxy/uc2n001:8787/status"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http://uc2n001:8787/status"),
+            "the cluster URL stays: {text}"
+        );
+        assert!(
+            !html.contains("data-commandlinker-command"),
+            "no panes without the extension"
+        );
+    }
+    link.lab_panes = true;
+    for bundle in [
+        cluster_card(&running, Some(&link)),
+        dashboard("demo", &board, Some(&link)),
+    ] {
+        let html = html(&bundle);
+        assert!(
+            html.contains(r#"data-commandlinker-command="dask:populate-and-launch-layout""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"data-commandlinker-args="{&#34;url&#34;:&#34;/user/alice/proxy/uc2n001:8787/status&#34;}""#
+            ),
+            "{html}"
+        );
+    }
+}
+
+#[test]
+fn only_same_origin_paths_of_the_server_become_links() {
+    let running = view(ClusterState::Running, 3);
+    let board = running.dashboard.clone().unwrap();
+    for url in [
+        "//evil.example/proxy/1/status",
+        "javascript:alert(1)",
+        "/\\evil.example/x",
+    ] {
+        let link = DashboardLink {
+            url: url.into(),
+            route: Route::Proxy,
+            lab_panes: false,
+        };
+        for bundle in [
+            cluster_card(&running, Some(&link)),
+            dashboard("demo", &board, Some(&link)),
+        ] {
+            let html = html(&bundle);
+            assert!(
+                !html.contains("href=\"//") && !html.contains("href=\"javascript"),
+                "{html}"
+            );
+            assert!(!html.contains("href=\"/\\"), "{html}");
+        }
+    }
+}
+
+#[test]
 fn only_http_urls_become_links() {
     let mut v = view(ClusterState::Running, 4);
     v.dashboard = Some(DashboardView {
@@ -232,8 +330,8 @@ fn only_http_urls_become_links() {
     let mut table = Table::new("links", [Column::left("url")]);
     table.push([Cell::link("click", "javascript:alert(1)")]);
     for bundle in [
-        cluster_card(&v),
-        dashboard("demo", &board),
+        cluster_card(&v, None),
+        dashboard("demo", &board, None),
         cluster_list(&[v]),
         table.to_bundle(),
     ] {
@@ -244,7 +342,7 @@ fn only_http_urls_become_links() {
     }
 
     let running = view(ClusterState::Running, 4);
-    let card = cluster_card(&running);
+    let card = cluster_card(&running, None);
     assert!(html(&card).contains(
         r#"<a class="rck-link" href="http://uc2n001:8787/status" target="_blank" rel="noopener noreferrer">"#
     ));
@@ -258,7 +356,10 @@ fn every_bundle_has_a_text_twin_and_html() {
         .map(|(w, b)| (w.to_owned(), b))
         .collect();
     for state in STATES {
-        bundles.push((format!("card {state:?}"), cluster_card(&view(state, 4))));
+        bundles.push((
+            format!("card {state:?}"),
+            cluster_card(&view(state, 4), None),
+        ));
     }
     for phase in [
         WaitPhase::Waiting,
@@ -328,7 +429,7 @@ fn card_shows_each_state_with_its_badge_and_meaning() {
         (ClusterState::Failed, "rck-tone-error", "failed", None),
     ];
     for (state, tone, word, note) in expectations {
-        let card = cluster_card(&view(state, 4));
+        let card = cluster_card(&view(state, 4), None);
         let html = html(&card);
         let badge = format!(r#"<span class="rck-badge {tone}">{word}</span>"#);
         assert!(html.contains(&badge), "{state:?}: no {badge} in {html}");
@@ -360,7 +461,7 @@ fn card_shows_each_state_with_its_badge_and_meaning() {
 
 #[test]
 fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
-    let card = cluster_card(&view(ClusterState::Running, 3));
+    let card = cluster_card(&view(ClusterState::Running, 3), None);
     let html = html(&card);
     assert!(html.contains("<span><b>3</b> / 4 workers</span>"));
     assert!(html.contains(r#"<progress class="rck-bar rck-tone-brand" max="100" value="75""#));
@@ -405,12 +506,12 @@ fn running_card_shows_workers_jobs_and_the_way_to_the_dashboard() {
     // Complete: the bar turns green.
     let mut full = view(ClusterState::Running, 4);
     full.workers_expected = 4;
-    assert!(html_of(&cluster_card(&full)).contains("rck-bar rck-tone-success"));
+    assert!(html_of(&cluster_card(&full, None)).contains("rck-bar rck-tone-success"));
 }
 
 #[test]
 fn the_card_says_whether_the_cluster_is_protected() {
-    let protected = cluster_card(&view(ClusterState::Running, 3));
+    let protected = cluster_card(&view(ClusterState::Running, 3), None);
     let head = text(&protected).lines().next().unwrap().to_owned();
     assert!(
         head.starts_with("demo  [running]  SLURM  mutual TLS  updated"),
@@ -422,7 +523,7 @@ fn the_card_says_whether_the_cluster_is_protected() {
 
     let mut open = view(ClusterState::Running, 3);
     open.tls = None;
-    let card = cluster_card(&open);
+    let card = cluster_card(&open, None);
     let mut lines = text(&card).lines();
     assert!(lines.next().unwrap().contains("  SLURM  no TLS  updated"));
     assert_eq!(
@@ -441,7 +542,7 @@ fn html_of(bundle: &Bundle) -> String {
 
 #[test]
 fn pending_card_shows_reason_and_estimated_start() {
-    let card = cluster_card(&view(ClusterState::Pending, 0));
+    let card = cluster_card(&view(ClusterState::Pending, 0), None);
     assert!(html(&card).contains("Resources · start ≈ 2026-05-01 15:10"));
     assert!(text(&card).contains("Resources · start ≈ 2026-05-01 15:10"));
     assert!(html(&card).contains("<span><b>0</b> / 4 workers</span>"));
@@ -458,7 +559,7 @@ fn pending_card_shows_reason_and_estimated_start() {
 
 #[test]
 fn failed_card_shows_the_error_headline_and_its_log_tail() {
-    let card = cluster_card(&view(ClusterState::Failed, 0));
+    let card = cluster_card(&view(ClusterState::Failed, 0), None);
     let html = html(&card);
     assert!(html.contains(
         "<div class=\"rck-error-title\">Job 4711 ended FAILED (exit code 1:0); the last lines of slurm-4711.out:</div>"
@@ -480,7 +581,7 @@ fn a_long_error_keeps_only_the_end_of_its_tail() {
     let mut v = view(ClusterState::Failed, 0);
     let lines: Vec<String> = (1..=500).map(|i| format!("log line {i}")).collect();
     v.last_error = Some(format!("\n\nsbatch failed\n{}", lines.join("\n")));
-    let card = cluster_card(&v);
+    let card = cluster_card(&v, None);
     let html = html(&card);
     assert!(html.contains("<div class=\"rck-error-title\">sbatch failed</div>"));
     assert!(html.contains("… 460 earlier lines not shown (%cluster logs has them)\nlog line 461\n"));
@@ -488,7 +589,7 @@ fn a_long_error_keeps_only_the_end_of_its_tail() {
     assert!(!html.contains("log line 460\n"));
 
     v.last_error = Some("  \n ".into());
-    assert!(!super::card::cluster_card(&v).data["text/html"]
+    assert!(!super::card::cluster_card(&v, None).data["text/html"]
         .as_str()
         .unwrap()
         .contains("role=\"alert\""));
@@ -498,7 +599,7 @@ fn a_long_error_keeps_only_the_end_of_its_tail() {
 fn a_thousand_workers_are_summarised() {
     let mut v = view(ClusterState::Running, 1000);
     v.workers_expected = 1000;
-    let card = cluster_card(&v);
+    let card = cluster_card(&v, None);
     let html = html(&card);
     assert!(html.len() < 200 * 1024, "card is {} bytes", html.len());
 
@@ -755,6 +856,11 @@ fn fixture_pages() -> Vec<(&'static str, Bundle)> {
         ]);
     }
     let running = view(ClusterState::Running, 3);
+    let served = DashboardLink {
+        url: "/user/alice/proxy/41327/status".into(),
+        route: Route::Relay { port: 41327 },
+        lab_panes: true,
+    };
     let mut insecure = view(ClusterState::Running, 3);
     insecure.tls = None;
     if let Some(scheduler) = insecure.scheduler.as_mut() {
@@ -765,11 +871,16 @@ fn fixture_pages() -> Vec<(&'static str, Bundle)> {
     }
     vec![
         ("squeue", squeue.to_bundle()),
-        ("card-running", cluster_card(&running)),
-        ("card-pending", cluster_card(&pending)),
-        ("card-failed", cluster_card(&view(ClusterState::Failed, 0))),
-        ("card-insecure", cluster_card(&insecure)),
-        ("card-1000-workers", cluster_card(&big)),
+        ("card-running", cluster_card(&running, None)),
+        ("card-pending", cluster_card(&pending, None)),
+        ("card-failed", cluster_card(&view(ClusterState::Failed, 0), None)),
+        ("card-insecure", cluster_card(&insecure, None)),
+        ("card-1000-workers", cluster_card(&big, None)),
+        ("card-served-dashboard", cluster_card(&running, Some(&served))),
+        (
+            "dashboard-served",
+            dashboard("demo", running.dashboard.as_ref().unwrap(), Some(&served)),
+        ),
         ("sinfo", sinfo.to_bundle()),
         (
             "cluster-list",
@@ -794,7 +905,7 @@ fn fixture_pages() -> Vec<(&'static str, Bundle)> {
                 }],
             ),
         ),
-        ("dashboard", dashboard("demo", running.dashboard.as_ref().unwrap())),
+        ("dashboard", dashboard("demo", running.dashboard.as_ref().unwrap(), None)),
     ]
 }
 
@@ -832,7 +943,7 @@ fn fixtures_match_the_rendering() {
 fn a_running_jobs_time_left_shows_and_the_end_of_the_scheduler_job_is_announced() {
     let mut v = view(ClusterState::Running, 4);
     // 12:41 of 30:00: no warning yet.
-    let card = cluster_card(&v);
+    let card = cluster_card(&v, None);
     assert!(
         text(&card).contains("12:41 / 30:00 · 17 min left"),
         "{}",
@@ -841,13 +952,13 @@ fn a_running_jobs_time_left_shows_and_the_end_of_the_scheduler_job_is_announced(
     assert!(!text(&card).contains("ends in"));
     // 8 minutes before the limit, in both twins.
     v.jobs[0].elapsed = "22:00".into();
-    let card = cluster_card(&v);
+    let card = cluster_card(&v, None);
     let warning = "ends in 8 min (its time limit): the cluster ends with it";
     assert!(text(&card).contains(warning), "{}", text(&card));
     assert!(html(&card).contains(warning), "{}", html(&card));
     // A pending job has no time left, and an unlimited one no warning.
     v.jobs[0].time_limit = "UNLIMITED".into();
-    assert!(!text(&cluster_card(&v)).contains("ends in"));
+    assert!(!text(&cluster_card(&v, None)).contains("ends in"));
 }
 
 #[test]
@@ -858,7 +969,7 @@ fn a_notice_of_the_manager_shows_as_a_warning_with_its_log_lines() {
          the end of job 4711's log:\n<orted> waiting"
             .into(),
     );
-    let card = cluster_card(&v);
+    let card = cluster_card(&v, None);
     assert!(
         text(&card).contains("WARNING: 1 of the 3 workers"),
         "{}",
@@ -883,7 +994,7 @@ fn a_cluster_in_the_notebooks_allocation_says_which_job_and_whose_walltime() {
     v.jobs[0].id = "alloc-1234-101500123".into();
     v.jobs[0].node_count = 3;
     v.jobs[0].elapsed = "22:00".into();
-    let card = cluster_card(&v);
+    let card = cluster_card(&v, None);
     assert!(
         text(&card).contains("in job 1234, 3 nodes"),
         "{}",
@@ -900,5 +1011,5 @@ fn a_cluster_in_the_notebooks_allocation_says_which_job_and_whose_walltime() {
         text(&card)
     );
     v.jobs[0].node_count = 1;
-    assert!(text(&cluster_card(&v)).contains("in job 1234, 1 node "));
+    assert!(text(&cluster_card(&v, None)).contains("in job 1234, 1 node "));
 }

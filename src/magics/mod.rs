@@ -36,6 +36,7 @@ use dask_slurm::slurm::{Slurm, SlurmError};
 
 use crate::cell::{CellInput, ErrorReport, Interrupt, Interrupted, Output};
 use crate::display::Bundle;
+use crate::jupyter_server::Dashboards;
 use crate::python::PythonBridge;
 
 /// One call of a magic, as written in the cell.
@@ -197,15 +198,17 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The magics that ship with the kernel; the cluster magics work on `clusters`.
-    pub fn builtin(clusters: Arc<Clusters>) -> Self {
-        let cards = LiveCards::follow(&clusters);
-        let bridge = Arc::new(PythonBridge::new(clusters.clone()));
+    /// The magics that ship with the kernel; the cluster magics work on `clusters`, and link
+    /// their dashboards through the kernel's Jupyter server as `dashboards` finds.
+    pub fn builtin(clusters: Arc<Clusters>, dashboards: Arc<Dashboards>) -> Self {
+        let cards = LiveCards::follow(&clusters, dashboards.clone());
+        let bridge = Arc::new(PythonBridge::new(clusters.clone(), dashboards.clone()));
         let mut r = Registry::everyday();
         r.register(Arc::new(cluster::Cluster {
             clusters: clusters.clone(),
             cards: cards.clone(),
             bridge: bridge.clone(),
+            dashboards,
         }));
         r.register(Arc::new(python::Python {
             bridge: bridge.clone(),

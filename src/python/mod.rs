@@ -18,6 +18,9 @@
 //!   it is also told the cluster's CA and client certificate and key (paths) and that encryption
 //!   is required, as `DASK_DISTRIBUTED__COMM__…` variables and in Dask's config; binding to a
 //!   plain `tcp://` cluster removes them again.
+//! - Dask's own HTML (the `Client`'s and the cluster's reprs) links the dashboard the way the
+//!   card does: through the Jupyter server when [`Dashboards`] found a route, as
+//!   `distributed.dashboard.link` (and `DASK_DISTRIBUTED__DASHBOARD__LINK`); else Dask's default.
 //! - `input()` and `getpass()` in Python reach the frontend: the cell's `allow_stdin` is passed
 //!   on, and the sub-kernel's input_request goes to the frontend (under the running cell) and
 //!   the answer back to it.
@@ -36,6 +39,8 @@ use serde_json::{Map, Value};
 
 use crate::cell::{CellInput, ErrorReport, Interrupt, Output};
 use crate::display::Bundle;
+use crate::jupyter_server::link::dask_link_template;
+use crate::jupyter_server::Dashboards;
 use crate::paths::expand_path;
 use crate::protocol::WireMessage;
 use subkernel::{Stopped, SubKernel};
@@ -46,6 +51,8 @@ pub const PYTHON_VARIABLE: &str = "RUST_CLUSTER_KERNEL_PYTHON";
 /// The Python sub-kernel of one kernel, started on first use.
 pub struct PythonBridge {
     clusters: Arc<Clusters>,
+    /// The dashboard links through the Jupyter server, told to Dask.
+    dashboards: Arc<Dashboards>,
     state: Mutex<BridgeState>,
     /// Where the sub-kernel's comm messages (widgets) are published: the outputs of the last
     /// request passed to it, a cell or a comm message of the frontend.
@@ -84,10 +91,12 @@ pub struct BridgeStatus {
 }
 
 impl PythonBridge {
-    /// A bridge that binds its sub-kernel to the clusters of `clusters`.
-    pub fn new(clusters: Arc<Clusters>) -> Self {
+    /// A bridge that binds its sub-kernel to the clusters of `clusters`, with their dashboard
+    /// links from `dashboards`.
+    pub fn new(clusters: Arc<Clusters>, dashboards: Arc<Dashboards>) -> Self {
         PythonBridge {
             clusters,
+            dashboards,
             state: Mutex::new(BridgeState::default()),
             comm_output: Arc::default(),
         }
@@ -214,14 +223,22 @@ impl PythonBridge {
         }
         let kernel = state.kernel.as_mut().expect("started above");
         *lock_output(&self.comm_output) = Some(out.clone());
+        let link = cluster
+            .as_ref()
+            .and_then(|c| self.dashboards.for_view(c, false))
+            .map(|l| l.url);
         if let Some((name, address, client_tls)) =
             cluster.and_then(bind_target).filter(|(name, address, _)| {
                 kernel.bound_to.as_ref() != Some(&(name.clone(), address.clone()))
+                    || kernel.dashboard_link != link
             })
         {
-            let bind = bind_code(&name, &address, client_tls.as_ref());
+            let bind = bind_code(&name, &address, client_tls.as_ref(), link.as_deref());
             match kernel.execute(&bind, true, &CellInput::refused(), &mut |_| {}, &|| false) {
-                Ok(_) => kernel.bound_to = Some((name, address)),
+                Ok(_) => {
+                    kernel.bound_to = Some((name, address));
+                    kernel.dashboard_link = link;
+                }
                 Err(stopped) => return Err(self.stopped(&mut state, stopped)),
             }
         }
@@ -342,8 +359,14 @@ fn lock_output(output: &Mutex<Option<Output>>) -> std::sync::MutexGuard<'_, Opti
 
 /// Python that points Dask at `address`: the environment variables for new imports and
 /// processes, and Dask's config when dask is already imported. With `tls`, the client presents
-/// the cluster's certificate and refuses plain TCP; without, those settings are removed.
-fn bind_code(name: &str, address: &str, tls: Option<&ClientTls>) -> String {
+/// the cluster's certificate and refuses plain TCP; without, those settings are removed. With
+/// `dashboard`, Dask links the dashboard there; without, Dask's default link comes back.
+fn bind_code(
+    name: &str,
+    address: &str,
+    tls: Option<&ClientTls>,
+    dashboard: Option<&str>,
+) -> String {
     let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
     // Each TLS setting as (environment variable, Dask config key, value or null).
     let keys = [
@@ -364,8 +387,9 @@ fn bind_code(name: &str, address: &str, tls: Option<&ClientTls>) -> String {
         })
         .collect();
     let settings = serde_json::to_string(&settings).expect("settings serialise");
+    let dashboard = dashboard.map(dask_link_template);
     format!(
-        "def _rck_bind(name, address, settings):\n\
+        "def _rck_bind(name, address, settings, link):\n\
         \x20   import json, os, sys\n\
         \x20   os.environ['DASK_SCHEDULER_ADDRESS'] = address\n\
         \x20   os.environ['RCK_CLUSTER_NAME'] = name\n\
@@ -376,16 +400,28 @@ fn bind_code(name: &str, address: &str, tls: Option<&ClientTls>) -> String {
         \x20       else:\n\
         \x20           os.environ[var] = value\n\
         \x20       config[key] = True if value == 'True' else value\n\
+        \x20   if link is None:\n\
+        \x20       os.environ.pop('DASK_DISTRIBUTED__DASHBOARD__LINK', None)\n\
+        \x20       config['distributed.dashboard.link'] = {default_link}\n\
+        \x20   else:\n\
+        \x20       os.environ['DASK_DISTRIBUTED__DASHBOARD__LINK'] = link\n\
+        \x20       config['distributed.dashboard.link'] = link\n\
         \x20   if 'dask' in sys.modules:\n\
         \x20       import dask\n\
         \x20       dask.config.set(config)\n\
-        _rck_bind({}, {}, {})\n\
+        _rck_bind({}, {}, {}, {})\n\
         del _rck_bind\n",
         quote(name),
         quote(address),
-        quote(&settings)
+        quote(&settings),
+        dashboard.as_deref().map_or("None".to_owned(), quote),
+        default_link = quote(DASK_DEFAULT_LINK),
     )
 }
+
+/// Dask's own default of `distributed.dashboard.link`, restored when a cluster has no link
+/// through the Jupyter server.
+const DASK_DEFAULT_LINK: &str = "{scheme}://{host}:{port}/status";
 
 fn bundle_of(content: &Value) -> Bundle {
     let map = |v: &Value| v.as_object().cloned().unwrap_or_else(Map::new);
@@ -413,7 +449,12 @@ mod tests {
 
     #[test]
     fn bind_code_quotes_what_it_is_given() {
-        let code = bind_code("x'); import os; os.system('id", "tcp://10.0.0.1:8786", None);
+        let code = bind_code(
+            "x'); import os; os.system('id",
+            "tcp://10.0.0.1:8786",
+            None,
+            None,
+        );
         assert!(code
             .contains(r#"_rck_bind("x'); import os; os.system('id", "tcp://10.0.0.1:8786", "[["#));
     }
@@ -421,13 +462,13 @@ mod tests {
     #[test]
     fn bind_code_gives_a_tls_cluster_the_client_certificate() {
         let client = dask_slurm::tls::ClusterTls::in_dir("/s/it's/tls").client();
-        let code = bind_code("c", "tls://10.0.0.1:8786", Some(&client));
+        let code = bind_code("c", "tls://10.0.0.1:8786", Some(&client), None);
         // The settings are one JSON text in a Python string.
         let settings = code
             .lines()
             .find_map(|l| l.strip_prefix(r#"_rck_bind("c", "tls://10.0.0.1:8786", "#))
             .unwrap()
-            .trim_end_matches(')');
+            .trim_end_matches(", None)");
         let settings: Value =
             serde_json::from_str(&serde_json::from_str::<String>(settings).unwrap()).unwrap();
         assert_eq!(
@@ -440,10 +481,33 @@ mod tests {
         );
         assert_eq!(settings[2][2], "/s/it's/tls/client.pem");
         assert_eq!(settings[3][1], "distributed.comm.tls.client.key");
-        let plain = bind_code("c", "tcp://10.0.0.1:8786", None);
+        let plain = bind_code("c", "tcp://10.0.0.1:8786", None, None);
         assert!(
             plain.contains(r#"\"distributed.comm.tls.ca-file\",null]"#),
             "{plain}"
+        );
+    }
+
+    #[test]
+    fn bind_code_tells_dask_the_dashboard_link_through_the_server() {
+        let code = bind_code(
+            "c",
+            "tcp://10.0.0.1:8786",
+            None,
+            Some("/user/{a}/proxy/8787/status"),
+        );
+        assert!(
+            code.trim_end().ends_with(
+                r#""/user/{{a}}/proxy/8787/status")
+del _rck_bind"#
+            ),
+            "{code}"
+        );
+        let without = bind_code("c", "tcp://10.0.0.1:8786", None, None);
+        assert!(without.contains(", None)\ndel _rck_bind"), "{without}");
+        assert!(
+            without.contains(r#"= "{scheme}://{host}:{port}/status""#),
+            "{without}"
         );
     }
 

@@ -76,6 +76,8 @@ pub(super) struct SubKernel {
     pub log_file: PathBuf,
     /// The scheduler address the sub-kernel was last told, and the cluster's name.
     pub bound_to: Option<(String, String)>,
+    /// The dashboard link through the Jupyter server that Dask was last told, if any.
+    pub dashboard_link: Option<String>,
 }
 
 impl SubKernel {
@@ -140,6 +142,7 @@ impl SubKernel {
             python: python.to_owned(),
             log_file: kernel.log_file.clone(),
             bound_to: None,
+            dashboard_link: None,
         };
         kernel.wait_until_ready()?;
         Ok(kernel)

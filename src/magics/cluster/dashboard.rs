@@ -1,4 +1,5 @@
-//! `%cluster dashboard`: the dashboard URL and the exact `ssh -N -L` line that reaches it.
+//! `%cluster dashboard`: the dashboard through the Jupyter server (probed afresh when the last
+//! probe found no way), else its URL and the exact `ssh -N -L` line that reaches it.
 
 use clap::Args;
 
@@ -13,10 +14,11 @@ pub(super) struct DashboardArgs {
     name: Option<String>,
 }
 
-/// The dashboard's address and tunnel.
+/// The dashboard's link, address and tunnel.
 pub(super) fn run(cluster: &Cluster, args: DashboardArgs) -> Result<Option<Bundle>, MagicError> {
     let c = &cluster.clusters;
     let view = c.status(args.name.as_deref()).map_err(failed)?;
     let board = c.dashboard(Some(&view.name)).map_err(failed)?;
-    Ok(Some(dashboard(&view.name, &board)))
+    let link = cluster.dashboards.for_view(&view, true);
+    Ok(Some(dashboard(&view.name, &board, link.as_ref())))
 }

@@ -30,6 +30,7 @@ use super::cards::LiveCards;
 use super::{args, Magic, MagicCall, MagicContext, MagicError, MagicForms};
 use crate::cell::Output;
 use crate::display::Bundle;
+use crate::jupyter_server::Dashboards;
 use crate::python::PythonBridge;
 
 /// `%cluster`
@@ -40,6 +41,8 @@ pub struct Cluster {
     pub cards: Arc<LiveCards>,
     /// The Python sub-kernel, for `%cluster use`.
     pub bridge: Arc<PythonBridge>,
+    /// Dashboard links through the Jupyter server, for `%cluster dashboard`.
+    pub dashboards: Arc<Dashboards>,
 }
 
 /// Dask clusters on SLURM: start one with `%cluster up`, watch its card, grow it, cancel it.
@@ -73,7 +76,8 @@ enum Command {
     Wait(wait::WaitArgs),
     /// The tail of each job's output file (slurm-JOBID.out).
     Logs(logs::LogsArgs),
-    /// The dashboard URL and the ssh tunnel command for it.
+    /// The dashboard's link through the Jupyter server, else its URL and the ssh tunnel
+    /// command for it.
     Dashboard(dashboard::DashboardArgs),
     /// Print the job script that `up` (or `grow` with --grow) would submit; submit nothing.
     Script(script::ScriptArgs),
