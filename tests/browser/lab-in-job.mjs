@@ -1,6 +1,6 @@
 // JupyterLab inside a SLURM job, as JupyterHub's batchspawner runs it: a notebook starts a Dask
-// cluster in that job's own allocation, then a batch cluster, cancels both and shuts its kernel
-// down.
+// cluster in that job's own allocation, opens its dashboard through JupyterLab, then starts a
+// batch cluster, cancels both and shuts its kernel down.
 //
 //   node lab-in-job.mjs BASE_URL TOKEN OUT_DIR
 //
@@ -24,6 +24,41 @@ try {
   const card = await waitForOutput(upCell, (t) => /3\s*\/\s*3 workers/.test(t) || /Error/.test(t), 240_000);
   report("in-allocation card", /in job \d+, 2 nodes/.test(card) && /3\s*\/\s*3 workers/.test(card), card.slice(0, 600));
   await upCell.locator(".jp-OutputArea-output").first().screenshot({ path: path.join(outDir, "in-job-card.png") });
+
+  // The card's dashboard link goes through JupyterLab (jupyter-server-proxy), no ssh: a person
+  // clicks it and Dask's status page opens in a new tab.
+  const link = upCell.locator('.jp-OutputArea-output a.rck-link[href*="/proxy/"]').first();
+  const href = await link.getAttribute("href").catch(() => null);
+  report("dashboard link through JupyterLab", !!href, href);
+  if (href) {
+    const [tab] = await Promise.all([page.context().waitForEvent("page"), link.click()]);
+    await tab.waitForLoadState("load");
+    // Dask's status page: bokeh draws its plots into the page's root.
+    await tab.locator(".bk-Root, .bk-root, [data-root-id]").first().waitFor({ timeout: 60_000 })
+      .then(() => report("Dask's status page through JupyterLab", true, tab.url()),
+            (e) => report("Dask's status page through JupyterLab", false, `${tab.url()}: ${e}`));
+    await tab.waitForTimeout(2000);
+    await tab.screenshot({ path: path.join(outDir, "dashboard-in-job.png") });
+    await tab.close();
+  }
+
+  // The card's button opens Dask's own JupyterLab panes (dask-labextension) on that link.
+  const panes = upCell.locator(".jp-OutputArea-output button.rck-button").first();
+  if (await panes.count()) {
+    // dask-labextension checks the new URL in the background and lays out only the plots it
+    // has found: the first click sets the URL, a second one (as a person clicks again) opens.
+    await panes.click();
+    await page.waitForTimeout(3000);
+    await panes.click();
+    const paneTabs = page.locator(".lm-TabBar-tabLabel", { hasText: /Task Stream|Progress|Workers Memory/ });
+    await paneTabs.first().waitFor({ timeout: 30_000 })
+      .then(async () => report("Dask's panes open in JupyterLab", true, (await paneTabs.allInnerTexts()).join(", ")),
+            (e) => report("Dask's panes open in JupyterLab", false, e));
+    await page.waitForTimeout(3000);
+    await page.screenshot({ path: path.join(outDir, "dask-panes-in-job.png") });
+  } else {
+    report("Dask's panes open in JupyterLab", false, "no button on the card");
+  }
 
   const queueCell = await runCell("%%bash\nsqueue -h -o '%i %j'");
   report("queue after the in-allocation cluster", true, await waitForOutput(queueCell, (t) => /\d/.test(t)));

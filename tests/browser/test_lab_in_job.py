@@ -1,8 +1,9 @@
 """JupyterLab inside a SLURM job, started the way JupyterHub's batchspawner starts it (`sbatch` a
 script that runs the server in an `srun` step), on the lab SLURM, in headless Chromium: a cluster
-in the notebook job's own allocation (no new job in squeue, its workers join), then a batch
-cluster from the same notebook whose job has the profile's settings and not the notebook job's,
-both cancelled, and after the kernel's shutdown nothing of either is left."""
+in the notebook job's own allocation (no new job in squeue, its workers join) whose dashboard
+opens through JupyterLab (jupyter-server-proxy, no ssh) and in Dask's JupyterLab panes, then a
+batch cluster from the same notebook whose job has the profile's settings and not the notebook
+job's, both cancelled, and after the kernel's shutdown nothing of either is left."""
 import secrets
 import shlex
 import subprocess
@@ -47,6 +48,9 @@ def test_a_notebook_in_a_slurm_job_gets_a_cluster_in_its_allocation(lab_in_job):
     failed = [c for c in checks.values() if not c["ok"]]
     assert not failed, failed
     assert f"in job {job}, 2 nodes" in checks["in-allocation card"]["detail"], checks["in-allocation card"]
+    # The dashboard through JupyterLab: a path of the server's own origin, no ssh.
+    assert checks["Dask's status page through JupyterLab"]["detail"].startswith(f"{base}/proxy/"), checks
+    assert "ssh -N -L" not in checks["in-allocation card"]["detail"], checks["in-allocation card"]
     # No second job for the in-allocation cluster: the queue held the notebook's job alone.
     queued = checks["queue after the in-allocation cluster"]["detail"].splitlines()
     assert [line.split()[0] for line in queued] == [job], queued
@@ -61,4 +65,6 @@ def test_a_notebook_in_a_slurm_job_gets_a_cluster_in_its_allocation(lab_in_job):
         time.sleep(1)
     assert "alloc-" not in squeue("--steps", "-j", job, "-o", "%j")
     assert "batchjob" not in squeue("-o", "%j")
-    assert (OUT / "in-job-card.png").stat().st_size > 1000
+    assert "Task Stream" in checks["Dask's panes open in JupyterLab"]["detail"], checks
+    for shot in ["in-job-card.png", "dashboard-in-job.png", "dask-panes-in-job.png"]:
+        assert (OUT / shot).stat().st_size > 1000, shot
