@@ -13,9 +13,14 @@
 //!   slow queue never causes more submissions);
 //! - the target is a whole grow job below the workers of the live jobs: a queued grow job that
 //!   is no longer needed is cancelled first; a running one only after the target stayed low for
-//!   [`LOW_ROUNDS`] looks in a row and `cooldown_secs` since the last scale-up. Its workers are
-//!   retired through the scheduler (their results move to others), then the job is cancelled.
-//!   Never the scheduler's job, never below `min_jobs`.
+//!   [`LOW_ROUNDS`] looks in a row and `cooldown_secs` since the last scale-up, and only one
+//!   whose workers the scheduler itself proposes to close (`workers_to_close`, grouped by the
+//!   job's worker-name prefix). Its workers are retired through the scheduler (their results
+//!   move to others), then the job is cancelled. Never the scheduler's job, never below
+//!   `min_jobs`;
+//! - a running grow job with less than [`REPLACE_AHEAD`] left before its walltime counts as
+//!   gone already: while its workers are still wanted, a replacement is submitted ahead of time
+//!   (the workers' `lifetime` or the grow job's drain signal, where set, move their work).
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +34,10 @@ use crate::spec::PythonEnv;
 
 /// Looks in a row with a low target before a running grow job is retired.
 pub const LOW_ROUNDS: u32 = 3;
+
+/// A running grow job with less than this left before its walltime is replaced, if its workers
+/// are still wanted (time for the replacement to get through the queue).
+pub const REPLACE_AHEAD: Duration = Duration::from_secs(300);
 
 /// Checks a policy's bounds: `min_jobs ≤ max_jobs`, an interval of at least 5 s.
 fn validate(policy: &AdaptPolicy) -> Result<(), ClusterError> {
@@ -76,6 +85,8 @@ pub struct AdaptInputs {
     pub queued: Vec<String>,
     /// Running grow jobs, oldest first.
     pub running: Vec<String>,
+    /// Those of `running` with less than [`REPLACE_AHEAD`] before their walltime.
+    pub ending: Vec<String>,
     /// Looks in a row with a low target, this one included.
     pub low_rounds: u32,
     /// Time since the last scale-up.
@@ -91,87 +102,80 @@ pub enum Decision {
     Submit(u32, String),
     /// Cancel this queued grow job.
     CancelQueued(String, String),
-    /// Retire the workers of this running grow job, then cancel it.
-    Retire(String, String),
+    /// Retire the workers of one of these running grow jobs (the one the scheduler proposes),
+    /// then cancel it.
+    Retire(Vec<String>, String),
 }
 
 /// The decision of one look (see the module's documentation).
 pub fn decide(policy: &AdaptPolicy, i: &AdaptInputs) -> Decision {
-    let live = u32::try_from(i.queued.len() + i.running.len()).unwrap_or(u32::MAX);
     let per_job = i.per_job.max(1);
+    // A job about to reach its walltime counts as gone: its replacement is planned now.
+    let ending = u32::try_from(i.ending.len()).unwrap_or(u32::MAX);
+    let staying: Vec<&String> = i.running.iter().filter(|j| !i.ending.contains(j)).collect();
+    let live = u32::try_from(i.queued.len() + staying.len()).unwrap_or(u32::MAX);
+    let planned = i.planned.saturating_sub(ending.saturating_mul(per_job));
+    let replacing = if ending > 0 {
+        format!(" ({ending} grow job(s) near their walltime)")
+    } else {
+        String::new()
+    };
     if live < policy.min_jobs {
         return Decision::Submit(
             policy.min_jobs - live,
             format!(
-                "{live} grow job(s), fewer than the minimum {}",
+                "{live} grow job(s), fewer than the minimum {}{replacing}",
                 policy.min_jobs
             ),
         );
     }
-    if i.target > i.planned {
+    let words = format!("target {} workers, {planned} planned{replacing}", i.target);
+    if i.target > planned {
         if !i.queued.is_empty() {
             return Decision::Hold(format!(
-                "target {} workers, {} planned; {} grow job(s) still queued",
-                i.target,
-                i.planned,
+                "{words}; {} grow job(s) still queued",
                 i.queued.len()
             ));
         }
         if live >= policy.max_jobs {
             return Decision::Hold(format!(
-                "target {} workers, {} planned; at the maximum of {} grow job(s)",
-                i.target, i.planned, policy.max_jobs
+                "{words}; at the maximum of {} grow job(s)",
+                policy.max_jobs
             ));
         }
-        let wanted = (i.target - i.planned).div_ceil(per_job);
-        let n = wanted.min(policy.max_jobs - live);
-        return Decision::Submit(
-            n,
-            format!("target {} workers, {} planned", i.target, i.planned),
-        );
+        let wanted = (i.target - planned).div_ceil(per_job);
+        return Decision::Submit(wanted.min(policy.max_jobs - live), words);
     }
-    let low = i.target + per_job <= i.planned;
+    let low = i.target + per_job <= planned;
     if !low || live <= policy.min_jobs {
-        return Decision::Hold(format!(
-            "target {} workers, {} planned",
-            i.target, i.planned
-        ));
+        return Decision::Hold(words);
     }
     if let Some(job) = i.queued.last() {
         return Decision::CancelQueued(
             job.clone(),
-            format!(
-                "target {} workers, {} planned: queued grow job {job} is not needed",
-                i.target, i.planned
-            ),
+            format!("{words}: queued grow job {job} is not needed"),
         );
     }
     if i.low_rounds < LOW_ROUNDS {
         return Decision::Hold(format!(
-            "target {} workers, {} planned: low for {} of {LOW_ROUNDS} looks",
-            i.target, i.planned, i.low_rounds
+            "{words}: low for {} of {LOW_ROUNDS} looks",
+            i.low_rounds
         ));
     }
     let cooldown = Duration::from_secs(policy.cooldown_secs.into());
     if i.since_scale_up.is_some_and(|since| since < cooldown) {
         return Decision::Hold(format!(
-            "target {} workers, {} planned: cooling down ({} s after the last scale-up)",
-            i.target, i.planned, policy.cooldown_secs
+            "{words}: cooling down ({} s after the last scale-up)",
+            policy.cooldown_secs
         ));
     }
-    match i.running.last() {
-        Some(job) => Decision::Retire(
-            job.clone(),
-            format!(
-                "target {} workers, {} planned: grow job {job} is not needed",
-                i.target, i.planned
-            ),
-        ),
-        None => Decision::Hold(format!(
-            "target {} workers, {} planned",
-            i.target, i.planned
-        )),
+    if staying.is_empty() {
+        return Decision::Hold(words);
     }
+    Decision::Retire(
+        staying.into_iter().cloned().collect(),
+        format!("{words}: a grow job is not needed"),
+    )
 }
 
 impl Clusters {
@@ -284,6 +288,11 @@ impl Clusters {
             let (running, queued): (Vec<_>, Vec<_>) = grow
                 .into_iter()
                 .partition(|(_, s)| matches!(s, Some(JobState::Running)));
+            let ending = running
+                .iter()
+                .filter(|(id, _)| t.time_left(id).is_some_and(|left| left < REPLACE_AHEAD))
+                .map(|(id, _)| id.clone())
+                .collect();
             let planned = t.planned_workers();
             t.adapt.low_rounds = if target + per_job.max(1) <= planned {
                 t.adapt.low_rounds + 1
@@ -296,6 +305,7 @@ impl Clusters {
                 per_job,
                 queued: queued.into_iter().map(|(id, _)| id).collect(),
                 running: running.into_iter().map(|(id, _)| id).collect(),
+                ending,
                 low_rounds: t.adapt.low_rounds,
                 since_scale_up: t.adapt.last_scale_up.map(|at| now.duration_since(at)),
             };
@@ -327,13 +337,19 @@ impl Clusters {
                 self.cancel(CancelTarget::Job(Some(name.to_owned()), job.clone()))?;
                 format!("cancelled queued grow job {job}: {why}")
             }
-            Decision::Retire(job, why) => {
-                self.retire_grow_job(name, job, &python_env)?;
-                self.cancel(CancelTarget::Job(Some(name.to_owned()), job.clone()))?;
-                if let Some(t) = lock(&self.table).clusters.get_mut(name) {
-                    t.adapt.low_rounds = 0;
+            Decision::Retire(candidates, why) => {
+                match self.retire_proposed(name, candidates, &python_env)? {
+                    Some(job) => {
+                        self.cancel(CancelTarget::Job(Some(name.to_owned()), job.clone()))?;
+                        if let Some(t) = lock(&self.table).clusters.get_mut(name) {
+                            t.adapt.low_rounds = 0;
+                        }
+                        format!("retired the workers of grow job {job}, then cancelled it: {why}")
+                    }
+                    None => format!(
+                        "hold: {why}, but the scheduler proposes none of its workers to close"
+                    ),
                 }
-                format!("retired the workers of grow job {job}, then cancelled it: {why}")
             }
         };
         if let Some(t) = lock(&self.table).clusters.get_mut(name) {
@@ -342,44 +358,50 @@ impl Clusters {
         Ok(())
     }
 
-    /// Retires the workers of grow job `job` (named `NAME-grow-JOB-RANK`) through the
-    /// scheduler, so that their results move to the other workers.
-    fn retire_grow_job(
+    /// Asks the scheduler which workers it would close (`workers_to_close`, whole groups by
+    /// worker-name prefix: a grow job's workers are `NAME-grow-JOB-RANK`) and retires those of
+    /// the first of `candidates` (grow jobs) that it proposes, so that their results move to
+    /// the other workers. Returns that job, or `None` when it proposes none of them.
+    fn retire_proposed(
         &self,
         name: &str,
-        job: &str,
+        candidates: &[String],
         python_env: &PythonEnv,
-    ) -> Result<(), ClusterError> {
-        let (scheduler_file, tls, addresses) = {
+    ) -> Result<Option<String>, ClusterError> {
+        let (scheduler_file, tls) = {
             let table = lock(&self.table);
             let t = table.get(Some(name))?;
-            let prefix = format!("{name}-grow-{job}-");
-            let addresses: Vec<String> = t
-                .scheduler
-                .iter()
-                .flat_map(|s| &s.workers)
-                .filter(|w| w.name.starts_with(&prefix))
-                .map(|w| w.address.clone())
-                .collect();
-            (
-                t.record.scheduler_file.clone(),
-                t.record.tls.clone(),
-                addresses,
-            )
+            (t.record.scheduler_file.clone(), t.record.tls.clone())
         };
-        if addresses.is_empty() {
-            return Ok(());
-        }
-        let list = serde_json::to_string(&addresses).expect("addresses serialise");
-        dask::run_with_client(
+        let prefixes: Vec<String> = candidates
+            .iter()
+            .map(|job| format!("{name}-grow-{job}"))
+            .collect();
+        let list = serde_json::to_string(&prefixes).expect("prefixes serialise");
+        let out = dask::run_with_client(
             python_env,
             &scheduler_file,
             tls.as_ref(),
             "retiring the workers of a grow job",
-            &format!("client.retire_workers(workers={list}, close_workers=True)"),
+            &format!(
+                r#"def group(ws):
+    return str(ws.name).rsplit("-", 1)[0]
+def proposed(dask_scheduler):
+    return sorted({{group(dask_scheduler.workers[a]) for a in dask_scheduler.workers_to_close(key=group)}})
+chosen = [p for p in {list} if p in client.run_on_scheduler(proposed)][:1]
+if chosen:
+    names = [w["name"] for w in client.scheduler_info()["workers"].values() if str(w["name"]).rsplit("-", 1)[0] == chosen[0]]
+    client.retire_workers(names=names, close_workers=True)
+print(chosen[0] if chosen else "")"#
+            ),
             Duration::from_secs(60),
         )?;
-        Ok(())
+        let chosen = out.trim();
+        Ok(candidates
+            .iter()
+            .zip(&prefixes)
+            .find(|(_, prefix)| prefix.as_str() == chosen)
+            .map(|(job, _)| job.clone()))
     }
 }
 
@@ -401,6 +423,7 @@ mod tests {
             per_job: 2,
             queued: queued.iter().map(|s| (*s).to_owned()).collect(),
             running: running.iter().map(|s| (*s).to_owned()).collect(),
+            ending: Vec::new(),
             low_rounds: 0,
             since_scale_up: None,
         }
@@ -461,13 +484,27 @@ mod tests {
         i.since_scale_up = Some(Duration::from_secs(30));
         assert!(matches!(decide(&POLICY, &i), Decision::Hold(why) if why.contains("cooling down")));
         i.since_scale_up = Some(Duration::from_secs(61));
-        assert!(matches!(decide(&POLICY, &i), Decision::Retire(job, _) if job == "12"));
+        assert!(matches!(decide(&POLICY, &i), Decision::Retire(jobs, _) if jobs == ["11", "12"]));
         // Less than a whole grow job too many: hold.
         let i = AdaptInputs {
             low_rounds: 5,
             ..inputs(4, 5, &[], &["11"])
         };
         assert!(matches!(decide(&POLICY, &i), Decision::Hold(_)));
+    }
+
+    #[test]
+    fn a_job_near_its_walltime_is_replaced_while_its_workers_are_wanted() {
+        let mut i = inputs(7, 7, &[], &["11", "12"]);
+        i.ending = vec!["11".into()];
+        assert!(
+            matches!(decide(&POLICY, &i), Decision::Submit(1, why) if why.contains("near their walltime"))
+        );
+        // Not wanted any more: no replacement; the other job is retired, the ending one ends.
+        let mut i = inputs(3, 7, &[], &["11", "12"]);
+        i.ending = vec!["11".into()];
+        i.low_rounds = 3;
+        assert!(matches!(decide(&POLICY, &i), Decision::Retire(jobs, _) if jobs == ["12"]));
     }
 
     #[test]

@@ -89,6 +89,17 @@ impl Tracked {
             .collect()
     }
 
+    /// How long a running job has before its walltime (`None`: not running, or no limit).
+    pub(super) fn time_left(&self, id: &str) -> Option<Duration> {
+        let status = self
+            .statuses
+            .get(id)
+            .filter(|s| s.state == JobState::Running)?;
+        let limit = crate::slurm::parse_slurm_duration(&status.time_limit)?;
+        let elapsed = crate::slurm::parse_slurm_duration(&status.elapsed)?;
+        Some(limit.saturating_sub(elapsed))
+    }
+
     /// The workers the live jobs are to start (joined or still to join).
     pub(super) fn planned_workers(&self) -> u32 {
         self.workers_expected()
