@@ -343,6 +343,11 @@ fn render(
         );
         let _ = writeln!(s, "# ranks 1-{} are workers.", ntasks.saturating_sub(1));
     }
+    if grow && spec.drain_margin_secs().is_some() {
+        // Bash's default for USR1 is to die: a drain asked for during the set-up (a short
+        // time limit, a slow staging) is noted instead, and no worker starts.
+        s.push_str(DRAIN_EARLY_TRAP);
+    }
     s.push_str(&job_setup(spec, ctx, tls_dir.as_deref(), &CANCEL_THE_JOB)?);
     if !grow {
         s.push_str(&dashboard_ip(&literal_word("interface", &spec.interface)?));
@@ -439,6 +444,11 @@ fn drain_timeout_secs(margin: u32) -> u32 {
     margin.saturating_sub(30).max(margin / 2)
 }
 
+/// The grow job's first trap: a USR1 that comes before the workers start is noted (see
+/// [`drain_launch`]).
+const DRAIN_EARLY_TRAP: &str =
+    "trap 'rck_drain_early=1' USR1  # the drain, before the workers start\n";
+
 /// The drain's Python (`argv`: the scheduler file, the job's worker name prefix): retires
 /// every worker of the scheduler whose name is the prefix and a rank (`NAME-grow-JOB-3`; a
 /// worker class that starts several workers per rank adds `-N`), with `close_workers`, and
@@ -472,7 +482,8 @@ with Client(scheduler_file=scheduler_file, timeout=30) as client:
 /// background while the shell waits, so that the `USR1` trap runs at once (bash runs a trap
 /// only between commands); the trap retires the job's workers through the scheduler
 /// ([`DRAIN_PY`], bounded by [`drain_timeout_secs`]), after which they close and mpirun ends
-/// with status 0. Run as a local process group (no time limit), mpirun stays in the
+/// with status 0 (a USR1 before the launch, noted by [`DRAIN_EARLY_TRAP`], starts no worker).
+/// Run as a local process group (no time limit), mpirun stays in the
 /// foreground: bash's background commands ignore SIGINT, by which the group is ended.
 fn drain_launch(launch: &str, margin: u32, scheduler_file: &str, worker_prefix: &str) -> String {
     debug_assert!(!DRAIN_PY.contains('\''));
@@ -498,6 +509,10 @@ rck_drain() {{
   timeout -k 10 {timeout} python3 -c "$rck_drain_py" {scheduler_file} "{worker_prefix}-$SLURM_JOB_ID-" \
     || echo "rust-cluster-kernel drain: not finished (status $?); workers that are left stay until the time limit"
 }}
+if [ -n "${{rck_drain_early:-}}" ]; then
+  echo "rust-cluster-kernel drain: USR1 came before the workers started; starting none"
+  exit 0
+fi
 if [ -n "${{RCK_PROCESS_GROUP_JOB:-}}" ]; then
   # A local process group: no time limit, and SIGINT, which ends the group, must reach mpirun.
   rck_launch
@@ -972,13 +987,24 @@ mod tests {
         assert!(render_up(&short, &ctx(Path::new(SCHED), None)).is_ok());
     }
 
+    /// When the test sends the grow job's shell USR1.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Usr1 {
+        /// While mpirun runs.
+        WhileRunning,
+        /// Never (mpirun is ended instead).
+        Never,
+        /// Before the launch (the shell sends it to itself during the "set-up").
+        BeforeLaunch,
+    }
+
     /// Runs a grow script's launch with stubs for `mpirun` (waits, records its pid, ends with
     /// `status` on SIGTERM or after 20 s) and `python3` (records its arguments and ends the
-    /// stub mpirun, as retired workers end theirs); sends the shell USR1 when `signal`.
+    /// stub mpirun, as retired workers end theirs), sending the shell USR1 as `usr1` says.
     /// Returns the shell's exit code, its output and the stub python's arguments.
-    fn run_launch_with_stubs(signal: bool, status: u8) -> (Option<i32>, String, String) {
+    fn run_launch_with_stubs(usr1: Usr1, status: u8) -> (Option<i32>, String, String) {
         let dir = std::env::temp_dir().join(format!(
-            "rck-drain-{}-{signal}-{status}",
+            "rck-drain-{}-{usr1:?}-{status}",
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1013,9 +1039,16 @@ mod tests {
             .unwrap()
             .text;
         let launch = &text[text.find("rck_launch() {").unwrap()..];
+        assert!(text.contains(DRAIN_EARLY_TRAP));
+        let set_up = match usr1 {
+            Usr1::BeforeLaunch => "kill -USR1 $$\n",
+            _ => "",
+        };
         let child = std::process::Command::new("bash")
             .arg("-c")
-            .arg(format!("set -eo pipefail\n{launch}"))
+            .arg(format!(
+                "set -eo pipefail\n{DRAIN_EARLY_TRAP}{set_up}{launch}"
+            ))
             .env("PATH", format!("{d}:{}", std::env::var("PATH").unwrap()))
             .env("SLURM_JOB_ID", "4242")
             .env_remove(PROCESS_GROUP_JOB_VAR)
@@ -1024,20 +1057,24 @@ mod tests {
             .unwrap();
         let pid_file = dir.join("mpirun.pid");
         let started = std::time::Instant::now();
-        while !pid_file.exists() && started.elapsed().as_secs() < 10 {
+        while usr1 != Usr1::BeforeLaunch && !pid_file.exists() && started.elapsed().as_secs() < 10 {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        if signal {
-            std::process::Command::new("kill")
-                .args(["-USR1", &child.id().to_string()])
-                .status()
-                .unwrap();
-        } else {
-            let pid = std::fs::read_to_string(&pid_file).unwrap();
-            std::process::Command::new("kill")
-                .arg(pid.trim())
-                .status()
-                .unwrap();
+        match usr1 {
+            Usr1::WhileRunning => {
+                std::process::Command::new("kill")
+                    .args(["-USR1", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+            }
+            Usr1::Never => {
+                let pid = std::fs::read_to_string(&pid_file).unwrap();
+                std::process::Command::new("kill")
+                    .arg(pid.trim())
+                    .status()
+                    .unwrap();
+            }
+            Usr1::BeforeLaunch => {}
         }
         let out = child.wait_with_output().unwrap();
         let args = std::fs::read_to_string(dir.join("python.args")).unwrap_or_default();
@@ -1051,7 +1088,7 @@ mod tests {
 
     #[test]
     fn usr1_drains_while_mpirun_runs_and_the_job_ends_with_its_status() {
-        let (code, out, args) = run_launch_with_stubs(true, 0);
+        let (code, out, args) = run_launch_with_stubs(Usr1::WhileRunning, 0);
         assert_eq!(code, Some(0), "{out}");
         assert!(
             out.contains("rust-cluster-kernel drain: USR1 at ")
@@ -1061,9 +1098,17 @@ mod tests {
         );
         assert_eq!(args.trim(), format!("{SCHED} demo-grow-4242-"));
         // Without the signal nothing drains, and mpirun's status is the job's.
-        let (code, out, args) = run_launch_with_stubs(false, 3);
+        let (code, out, args) = run_launch_with_stubs(Usr1::Never, 3);
         assert_eq!(code, Some(3), "{out}");
         assert!(!out.contains("drain") && args.is_empty(), "{out}");
+        // A drain asked for before the workers start: none start, and the job ends well.
+        let (code, out, args) = run_launch_with_stubs(Usr1::BeforeLaunch, 0);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains("came before the workers started; starting none"),
+            "{out}"
+        );
+        assert!(args.is_empty(), "{out}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #SBATCH --comment=rust-cluster-kernel:user=alice:cluster=demo:role=grow
 #
 # rust-cluster-kernel: 6 more Dask worker(s) for cluster demo (profile workshop).
+trap 'rck_drain_early=1' USR1  # the drain, before the workers start
 set -eo pipefail
 umask 077  # what the job writes (scheduler file, spill files) is yours alone
 : "${TMP:=/tmp}"  # node-local scratch (set per job on the workshop's cluster)
@@ -110,6 +111,10 @@ rck_drain() {
   timeout -k 10 270 python3 -c "$rck_drain_py" /home/alice/.local/state/rust-cluster-kernel/demo/scheduler.json "demo-grow-$SLURM_JOB_ID-" \
     || echo "rust-cluster-kernel drain: not finished (status $?); workers that are left stay until the time limit"
 }
+if [ -n "${rck_drain_early:-}" ]; then
+  echo "rust-cluster-kernel drain: USR1 came before the workers started; starting none"
+  exit 0
+fi
 if [ -n "${RCK_PROCESS_GROUP_JOB:-}" ]; then
   # A local process group: no time limit, and SIGINT, which ends the group, must reach mpirun.
   rck_launch
