@@ -228,6 +228,12 @@ cluster_settings! {
         lifetime: Option<String>, override String = None, flag(long);
         /// Spread of the workers' lifetimes (`5m`), so that they do not all retire at once.
         lifetime_stagger: Option<String>, override String = None, flag(long);
+        /// Seconds before a grow job's time limit at which SLURM signals it (`#SBATCH
+        /// --signal=B:USR1@SECONDS`, up to 60 s early) to retire its workers gracefully through
+        /// the scheduler, so that their data moves to the other workers; 0 turns the drain off.
+        @spec #[serde(default = "crate::spec::default_drain_margin")]
+        drain_margin: u32, override u32 = crate::spec::default_drain_margin(),
+            flag(long, alias = "signal", value_name = "SECONDS");
         /// Network interface for Dask (ib0, eth0, lo).
         interface: String, override String = "ib0".to_owned(), flag(long);
         /// Dask's local directory on the nodes ($TMP/dask).

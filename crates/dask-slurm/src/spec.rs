@@ -267,7 +267,7 @@ pub fn validate_directive_value(
 
 /// The generated `#SBATCH` options that `skip_directives` may name. The job name, output file
 /// and comment tag are the kernel's own: it finds its jobs and their logs by them.
-pub const SKIPPABLE_DIRECTIVES: [&str; 15] = [
+pub const SKIPPABLE_DIRECTIVES: [&str; 16] = [
     "partition",
     "nodes",
     "ntasks",
@@ -283,6 +283,7 @@ pub const SKIPPABLE_DIRECTIVES: [&str; 15] = [
     "gres",
     "gpus-per-node",
     "exclusive",
+    "signal",
 ];
 
 /// Options that `extra_directives` may not set: the kernel finds its jobs and their logs by
@@ -722,6 +723,21 @@ pub(crate) fn default_notebook_mem() -> String {
     "4G".to_owned()
 }
 
+/// Seconds before its time limit at which a grow job is told to drain, by default: time for a
+/// few hundred results to move to the other workers, and SLURM's own minute of slack.
+pub const DEFAULT_DRAIN_MARGIN_SECS: u32 = 300;
+
+/// The smallest drain margin (other than 0, off): Python has to start, connect and retire.
+pub const MIN_DRAIN_MARGIN_SECS: u32 = 30;
+
+/// The largest drain margin SLURM's `--signal=…@SECONDS` takes.
+pub const MAX_DRAIN_MARGIN_SECS: u32 = 65535;
+
+/// The drain margin of a new profile, and of a cluster recorded before the setting existed.
+pub(crate) fn default_drain_margin() -> u32 {
+    DEFAULT_DRAIN_MARGIN_SECS
+}
+
 /// The minimum polling interval in seconds: SLURM's controller is shared by every user.
 pub const MIN_POLL_INTERVAL_SECS: u32 = 5;
 
@@ -825,6 +841,18 @@ impl ClusterSpec {
             if let Some(value) = value {
                 validate_dask_duration(field, value)?;
             }
+        }
+        if self.drain_margin != 0
+            && !(MIN_DRAIN_MARGIN_SECS..=MAX_DRAIN_MARGIN_SECS).contains(&self.drain_margin)
+        {
+            return Err(SpecError::invalid(
+                "drain_margin",
+                self.drain_margin.to_string(),
+                format!(
+                    "expected 0 (no drain) or {MIN_DRAIN_MARGIN_SECS} to \
+                     {MAX_DRAIN_MARGIN_SECS} seconds before the time limit"
+                ),
+            ));
         }
         for directive in &self.extra_directives {
             validate_extra_directive(directive)?;
@@ -936,6 +964,36 @@ impl ClusterSpec {
         self.ntasks()
     }
 
+    /// Seconds before a grow job's time limit at which it drains, or `None` if it does not.
+    pub fn drain_margin_secs(&self) -> Option<u32> {
+        (self.drain_margin > 0).then_some(self.drain_margin)
+    }
+
+    /// Checks that a grow job's drain comes before its end: the margin is shorter than the time
+    /// limit (a margin as long would drain the job as soon as it starts). A limit the job does
+    /// not ask for (`time` in `skip_directives`) is the site's and cannot be checked.
+    pub fn check_drain_fits_the_time(&self) -> Result<(), SpecError> {
+        let Some(margin) = self.drain_margin_secs() else {
+            return Ok(());
+        };
+        if self.skip_directives.iter().any(|d| d == "time") {
+            return Ok(());
+        }
+        match crate::slurm::parse_slurm_duration(&self.time) {
+            Some(limit) if u64::from(margin) >= limit.as_secs() => Err(SpecError::invalid(
+                "drain_margin",
+                margin.to_string(),
+                format!(
+                    "the drain would start as soon as the job does: its time limit {} is {} s; \
+                     lower drain_margin, or set it to 0 for no drain",
+                    self.time,
+                    limit.as_secs()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The watchdog timeout in whole seconds, or `None` if the watchdog is off.
     pub fn watchdog_secs(&self) -> Option<u64> {
         (self.watchdog_minutes > 0.0)
@@ -998,6 +1056,44 @@ mod tests {
             let e = s.validate().unwrap_err();
             assert_eq!(e.field(), field, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_drain_margin_is_off_or_within_slurms_range() {
+        let mut spec = crate::profile::Profile::workshop()
+            .resolve("c", &Default::default(), std::path::Path::new("/tmp"))
+            .unwrap();
+        assert_eq!(spec.drain_margin_secs(), Some(DEFAULT_DRAIN_MARGIN_SECS));
+        for ok in [0, MIN_DRAIN_MARGIN_SECS, 600, MAX_DRAIN_MARGIN_SECS] {
+            spec.drain_margin = ok;
+            assert!(spec.validate().is_ok(), "{ok}");
+        }
+        assert_eq!(spec.drain_margin_secs(), Some(MAX_DRAIN_MARGIN_SECS));
+        for bad in [1, MIN_DRAIN_MARGIN_SECS - 1, MAX_DRAIN_MARGIN_SECS + 1] {
+            spec.drain_margin = bad;
+            assert_eq!(
+                spec.validate().unwrap_err().field(),
+                "drain_margin",
+                "{bad}"
+            );
+        }
+        // Below the time limit (30:00 = 1800 s), unless the site sets the limit.
+        spec.drain_margin = 1800;
+        assert_eq!(
+            spec.check_drain_fits_the_time().unwrap_err().field(),
+            "drain_margin"
+        );
+        spec.drain_margin = 1799;
+        assert!(spec.check_drain_fits_the_time().is_ok());
+        spec.drain_margin = 0;
+        spec.time = "1".into();
+        assert_eq!(spec.drain_margin_secs(), None);
+        assert!(spec.check_drain_fits_the_time().is_ok());
+        // A record written before the setting existed drains with the default.
+        let mut json = serde_json::to_value(&spec).unwrap();
+        json.as_object_mut().unwrap().remove("drain_margin");
+        let old: ClusterSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(old.drain_margin, DEFAULT_DRAIN_MARGIN_SECS);
     }
 
     #[test]

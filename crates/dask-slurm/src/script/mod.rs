@@ -218,7 +218,13 @@ pub fn render_up(spec: &ClusterSpec, ctx: &JobContext<'_>) -> Result<JobScript, 
 
 /// The `grow` job: every rank is a worker (`dask-mpi --no-scheduler`) that joins the scheduler
 /// in the scheduler file, named `NAME-grow-$SLURM_JOB_ID-RANK` so that no name repeats.
+///
+/// With a drain margin ([`ClusterSpec::drain_margin`]), SLURM signals the job's shell that
+/// long before the time limit (`#SBATCH --signal=B:USR1@SECONDS`), and its trap retires the
+/// job's workers through the scheduler, so that their results move to the other workers
+/// instead of being lost.
 pub fn render_grow(spec: &ClusterSpec, ctx: &JobContext<'_>) -> Result<JobScript, ScriptError> {
+    spec.check_drain_fits_the_time()?;
     render(spec, ctx, JobRole::Grow)
 }
 
@@ -298,6 +304,14 @@ fn render(
         ("reservation", spec.reservation.clone()),
         ("gres", spec.gres.clone()),
         ("gpus-per-node", spec.gpus_per_node.clone()),
+        // `B:`: the batch shell alone, whose trap drains; mpirun would pass USR1 on to the
+        // ranks, and Python dies of it.
+        (
+            "signal",
+            spec.drain_margin_secs()
+                .filter(|_| grow)
+                .map(|margin| format!("B:USR1@{margin}")),
+        ),
     ];
     let skipped = |option: &str| spec.skip_directives.iter().any(|s| s == option);
     for (option, value) in skippable {
@@ -328,6 +342,11 @@ fn render(
             spec.name, spec.profile
         );
         let _ = writeln!(s, "# ranks 1-{} are workers.", ntasks.saturating_sub(1));
+    }
+    if grow && spec.drain_margin_secs().is_some() {
+        // Bash's default for USR1 is to die: a drain asked for during the set-up (a short
+        // time limit, a slow staging) is noted instead, and no worker starts.
+        s.push_str(DRAIN_EARLY_TRAP);
     }
     s.push_str(&job_setup(spec, ctx, tls_dir.as_deref(), &CANCEL_THE_JOB)?);
     if !grow {
@@ -398,12 +417,16 @@ fn render(
         spec.name.clone()
     };
     args.push(format!("--name {prefix}-\"$SLURM_JOB_ID\""));
-    s.push_str(&line);
+    let mut launch = line;
     for arg in args {
-        s.push_str(" \\\n  ");
-        s.push_str(&arg);
+        launch.push_str(" \\\n  ");
+        launch.push_str(&arg);
     }
-    s.push('\n');
+    launch.push('\n');
+    match spec.drain_margin_secs().filter(|_| grow) {
+        Some(margin) => s.push_str(&drain_launch(&launch, margin, &scheduler_file, &prefix)),
+        None => s.push_str(&launch),
+    }
 
     Ok(JobScript {
         role,
@@ -413,6 +436,100 @@ fn render(
         workers_expected,
         text: s,
     })
+}
+
+/// Seconds the drain of a grow job may take: its margin less half a minute for the workers to
+/// close and mpirun to end before the time limit, and at least half the margin.
+fn drain_timeout_secs(margin: u32) -> u32 {
+    margin.saturating_sub(30).max(margin / 2)
+}
+
+/// The grow job's first trap: a USR1 that comes before the workers start is noted (see
+/// [`drain_launch`]).
+const DRAIN_EARLY_TRAP: &str =
+    "trap 'rck_drain_early=1' USR1  # the drain, before the workers start\n";
+
+/// The drain's Python (`argv`: the scheduler file, the job's worker name prefix): retires
+/// every worker of the scheduler whose name is the prefix and a rank (`NAME-grow-JOB-3`; a
+/// worker class that starts several workers per rank adds `-N`), with `close_workers`, and
+/// logs what it did. Exit status 1 if some could not retire (their results had nowhere to go).
+/// No `'` in it: the script holds it in single quotes.
+const DRAIN_PY: &str = r#"import sys
+from distributed import Client
+scheduler_file, prefix = sys.argv[1], sys.argv[2]
+def log(*words):
+    print("rust-cluster-kernel drain:", *words, flush=True)
+with Client(scheduler_file=scheduler_file, timeout=30) as client:
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    except Exception:
+        workers = client.scheduler_info()["workers"]
+    ours = {address: str(w["name"]) for address, w in workers.items()
+            if str(w["name"]).startswith(prefix)
+            and str(w["name"])[len(prefix):].replace("-", "").isdigit()}
+    if not ours:
+        log("no worker of this job is left")
+        sys.exit(0)
+    names = sorted(ours.values())
+    held = sum(len(keys) for address, keys in client.has_what().items() if address in ours)
+    log("retiring", len(names), "worker(s) that hold", held, "result(s):", *names)
+    retired = client.retire_workers(names=names, close_workers=True)
+    log("retired", len(retired), "of", len(names), "worker(s); their results moved to the others")
+    sys.exit(0 if len(retired) == len(names) else 1)
+"#;
+
+/// A grow job's launch with a drain: `launch` (the `mpirun` command) in a function, run in the
+/// background while the shell waits, so that the `USR1` trap runs at once (bash runs a trap
+/// only between commands); the trap retires the job's workers through the scheduler
+/// ([`DRAIN_PY`], bounded by [`drain_timeout_secs`]), after which they close and mpirun ends
+/// with status 0 (a USR1 before the launch, noted by [`DRAIN_EARLY_TRAP`], starts no worker).
+/// Run as a local process group (no time limit), mpirun stays in the
+/// foreground: bash's background commands ignore SIGINT, by which the group is ended.
+fn drain_launch(launch: &str, margin: u32, scheduler_file: &str, worker_prefix: &str) -> String {
+    debug_assert!(!DRAIN_PY.contains('\''));
+    let timeout = drain_timeout_secs(margin);
+    let launch = launch
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect::<String>();
+    format!(
+        r#"
+# Drain before the time limit (drain_margin = {margin}): SLURM sends USR1 to this shell {margin} s
+# before it (up to 60 s earlier: SLURM looks about once a minute), as `scancel --signal=USR1
+# --batch JOBID` does at once. rck_drain then retires this job's workers through the scheduler
+# (for at most {timeout} s): their results move to the cluster's other workers, the workers close,
+# and mpirun ends with them.
+rck_launch() {{
+{launch}}}
+rck_drain_py='{DRAIN_PY}'
+rck_drain() {{
+  if [ -n "${{rck_draining:-}}" ]; then return 0; fi
+  rck_draining=1
+  echo "rust-cluster-kernel drain: USR1 at $(date +%T); retiring workers {worker_prefix}-$SLURM_JOB_ID-* (at most {timeout} s)"
+  timeout -k 10 {timeout} python3 -c "$rck_drain_py" {scheduler_file} "{worker_prefix}-$SLURM_JOB_ID-" \
+    || echo "rust-cluster-kernel drain: not finished (status $?); workers that are left stay until the time limit"
+}}
+if [ -n "${{rck_drain_early:-}}" ]; then
+  echo "rust-cluster-kernel drain: USR1 came before the workers started; starting none"
+  exit 0
+fi
+if [ -n "${{RCK_PROCESS_GROUP_JOB:-}}" ]; then
+  # A local process group: no time limit, and SIGINT, which ends the group, must reach mpirun.
+  rck_launch
+  exit
+fi
+trap 'rck_signalled=1; rck_drain' USR1
+rck_launch &
+rck_launch_pid=$!
+while :; do
+  rck_signalled=
+  rck_status=0
+  wait "$rck_launch_pid" || rck_status=$?
+  if [ -z "$rck_signalled" ]; then break; fi
+done
+exit "$rck_status"
+"#
+    )
 }
 
 /// How the watchdog ends what it guards.
@@ -812,6 +929,189 @@ mod tests {
     }
 
     #[test]
+    fn grow_jobs_drain_before_their_time_limit_unless_off() {
+        let spec = workshop(Overrides::default());
+        let grow = render_grow(&spec, &ctx(Path::new(SCHED), None))
+            .unwrap()
+            .text;
+        assert!(grow.contains("\n#SBATCH --signal=B:USR1@300\n"), "{grow}");
+        assert!(
+            grow.contains("\ntrap 'rck_signalled=1; rck_drain' USR1\n"),
+            "{grow}"
+        );
+        assert!(grow.contains("timeout -k 10 270 python3"), "{grow}");
+        bash_n(&grow);
+        // The up job's end is the cluster's: its scheduler goes, and with it every result.
+        let up = render_up(&spec, &ctx(Path::new(SCHED), None)).unwrap().text;
+        assert!(
+            !up.contains("#SBATCH --signal") && !up.contains("rck_drain"),
+            "{up}"
+        );
+        // Skipped, the line goes and the trap stays (a site's own signal, or a hand's, drains).
+        let mut skipped = spec.clone();
+        skipped.skip_directives = vec!["signal".into()];
+        let text = render_grow(&skipped, &ctx(Path::new(SCHED), None))
+            .unwrap()
+            .text;
+        assert!(
+            !text.contains("#SBATCH --signal") && text.contains("rck_drain"),
+            "{text}"
+        );
+        // Off: the launch of before, in the foreground.
+        let off = workshop(Overrides {
+            drain_margin: Some(0),
+            ..Overrides::default()
+        });
+        let text = render_grow(&off, &ctx(Path::new(SCHED), None))
+            .unwrap()
+            .text;
+        assert!(
+            !text.contains("#SBATCH --signal") && !text.contains("rck_drain"),
+            "{text}"
+        );
+        assert!(text.contains("\nmpirun --map-by core:PE=20 -np 4 dask-mpi \\\n  --no-scheduler"));
+        bash_n(&text);
+        // The margin must leave the job time to run first.
+        let short = workshop(Overrides {
+            time: Some("5:00".into()),
+            ..Overrides::default()
+        });
+        let err = render_grow(&short, &ctx(Path::new(SCHED), None)).unwrap_err();
+        assert!(
+            err.to_string().contains("time limit 5:00 is 300 s"),
+            "{err}"
+        );
+        let mut site_time = short.clone();
+        site_time.skip_directives = vec!["time".into()];
+        assert!(render_grow(&site_time, &ctx(Path::new(SCHED), None)).is_ok());
+        assert!(render_up(&short, &ctx(Path::new(SCHED), None)).is_ok());
+    }
+
+    /// When the test sends the grow job's shell USR1.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Usr1 {
+        /// While mpirun runs.
+        WhileRunning,
+        /// Never (mpirun is ended instead).
+        Never,
+        /// Before the launch (the shell sends it to itself during the "set-up").
+        BeforeLaunch,
+    }
+
+    /// Runs a grow script's launch with stubs for `mpirun` (waits, records its pid, ends with
+    /// `status` on SIGTERM or after 20 s) and `python3` (records its arguments and ends the
+    /// stub mpirun, as retired workers end theirs), sending the shell USR1 as `usr1` says.
+    /// Returns the shell's exit code, its output and the stub python's arguments.
+    fn run_launch_with_stubs(usr1: Usr1, status: u8) -> (Option<i32>, String, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "rck-drain-{}-{usr1:?}-{status}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let stubs = [
+            (
+                "mpirun",
+                format!(
+                    "#!/bin/bash\necho $$ > {d}/mpirun.pid\ntrap 'exit {status}' TERM\n\
+                     sleep 20 >/dev/null & wait\nexit {status}\n"
+                ),
+            ),
+            (
+                "python3",
+                format!(
+                    "#!/bin/bash\nshift 2\necho \"$@\" > {d}/python.args\n\
+                     kill \"$(cat {d}/mpirun.pid)\"\necho retired\n"
+                ),
+            ),
+        ];
+        for (name, text) in stubs {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&path)
+                .status()
+                .unwrap();
+        }
+        let spec = workshop(Overrides::default());
+        let text = render_grow(&spec, &ctx(Path::new(SCHED), None))
+            .unwrap()
+            .text;
+        let launch = &text[text.find("rck_launch() {").unwrap()..];
+        assert!(text.contains(DRAIN_EARLY_TRAP));
+        let set_up = match usr1 {
+            Usr1::BeforeLaunch => "kill -USR1 $$\n",
+            _ => "",
+        };
+        let child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -eo pipefail\n{DRAIN_EARLY_TRAP}{set_up}{launch}"
+            ))
+            .env("PATH", format!("{d}:{}", std::env::var("PATH").unwrap()))
+            .env("SLURM_JOB_ID", "4242")
+            .env_remove(PROCESS_GROUP_JOB_VAR)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid_file = dir.join("mpirun.pid");
+        let started = std::time::Instant::now();
+        while usr1 != Usr1::BeforeLaunch && !pid_file.exists() && started.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        match usr1 {
+            Usr1::WhileRunning => {
+                std::process::Command::new("kill")
+                    .args(["-USR1", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+            }
+            Usr1::Never => {
+                let pid = std::fs::read_to_string(&pid_file).unwrap();
+                std::process::Command::new("kill")
+                    .arg(pid.trim())
+                    .status()
+                    .unwrap();
+            }
+            Usr1::BeforeLaunch => {}
+        }
+        let out = child.wait_with_output().unwrap();
+        let args = std::fs::read_to_string(dir.join("python.args")).unwrap_or_default();
+        std::fs::remove_dir_all(&dir).unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            args,
+        )
+    }
+
+    #[test]
+    fn usr1_drains_while_mpirun_runs_and_the_job_ends_with_its_status() {
+        let (code, out, args) = run_launch_with_stubs(Usr1::WhileRunning, 0);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains("rust-cluster-kernel drain: USR1 at ")
+                && out.contains("retiring workers demo-grow-4242-* (at most 270 s)")
+                && out.contains("retired\n"),
+            "{out}"
+        );
+        assert_eq!(args.trim(), format!("{SCHED} demo-grow-4242-"));
+        // Without the signal nothing drains, and mpirun's status is the job's.
+        let (code, out, args) = run_launch_with_stubs(Usr1::Never, 3);
+        assert_eq!(code, Some(3), "{out}");
+        assert!(!out.contains("drain") && args.is_empty(), "{out}");
+        // A drain asked for before the workers start: none start, and the job ends well.
+        let (code, out, args) = run_launch_with_stubs(Usr1::BeforeLaunch, 0);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains("came before the workers started; starting none"),
+            "{out}"
+        );
+        assert!(args.is_empty(), "{out}");
+    }
+
+    #[test]
     fn whole_nodes_and_gpus_per_node_are_one_line_each_and_skippable() {
         let mut spec = workshop(Overrides {
             gpus_per_node: Some("a100:4".into()),
@@ -843,7 +1143,7 @@ mod tests {
         assert_eq!(job.job_name, "demo-grow");
         assert_eq!((job.ntasks, job.workers_expected), (6, 6));
         assert!(job.text.contains("--name demo-grow-\"$SLURM_JOB_ID\""));
-        assert!(job.text.contains("dask-mpi \\\n  --no-scheduler"));
+        assert!(job.text.contains("dask-mpi \\\n    --no-scheduler"));
         assert!(!job.text.contains("--scheduler-port"));
         assert!(!job.text.contains("--dashboard-address"));
         assert_snapshot("workshop-grow.sh", &job.text);
@@ -860,7 +1160,7 @@ mod tests {
         ] {
             let t = &job.text;
             assert!(t.contains("\numask 077 "), "{t}");
-            assert!(t.contains("\n  --protocol tls \\\n"), "{t}");
+            assert!(t.contains("  --protocol tls \\\n"), "{t}");
             assert!(t.contains("rck_tls=/home/alice/.local/state/rust-cluster-kernel/demo/tls\n"));
             assert!(t.contains("export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True\n"));
             assert!(t.contains("export DASK_DISTRIBUTED__COMM__TLS__CA_FILE=\"$rck_tls\"/ca.pem\n"));
@@ -873,7 +1173,7 @@ mod tests {
                 )));
             }
             // Ours come after the profile's environment, so a profile cannot undo them.
-            assert!(t.find("rck_tls=").unwrap() < t.find("\nmpirun").unwrap());
+            assert!(t.find("rck_tls=").unwrap() < t.find("mpirun ").unwrap());
             assert!(!t.contains("client.pem") && !t.contains("PRIVATE KEY"));
             bash_n(t);
         }
