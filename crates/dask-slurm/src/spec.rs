@@ -363,11 +363,19 @@ pub fn validate_dask_duration(field: &str, value: &str) -> Result<(), SpecError>
     }
 }
 
+/// The line that ends the prologue's here-document in a job script (see `script`); no prologue
+/// line may be it.
+pub const PROLOGUE_END: &str = "RCK_PROLOGUE_END";
+
 /// Checks one line of a profile's `prologue`: shell as the user wrote it (it is their own
 /// set-up, run as them), but one line: no new line, carriage return or NUL that would make it
-/// several, and not empty.
+/// several, not empty, and not the end marker of its here-document ([`PROLOGUE_END`]).
 pub fn validate_prologue_line(line: &str) -> Result<(), SpecError> {
-    if !line.trim().is_empty() && !line.contains(['\n', '\r', '\0']) && line.len() <= 1024 {
+    if !line.trim().is_empty()
+        && !line.contains(['\n', '\r', '\0'])
+        && line.len() <= 1024
+        && line.trim() != PROLOGUE_END
+    {
         Ok(())
     } else {
         Err(SpecError::invalid(

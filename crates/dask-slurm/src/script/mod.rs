@@ -581,7 +581,7 @@ fn job_setup(
             let _ = writeln!(s, "{line}");
         }
     }
-    s.push_str(&python_env(&spec.python_env)?);
+    s.push_str(&python_env(&spec.python_env, &spec.prologue)?);
     if !spec.env.is_empty() {
         s.push_str("\n# Environment from the profile.\n");
         for (name, value) in &spec.env {
@@ -694,7 +694,7 @@ trap 'kill "$rck_watchdog_pid" 2>/dev/null || true' EXIT
 }
 
 /// Activation of the Python environment that has dask-mpi.
-fn python_env(env: &PythonEnv) -> Result<String, SpecError> {
+fn python_env(env: &PythonEnv, prologue: &[String]) -> Result<String, SpecError> {
     const ACTIVATE: &str = r#"rck_activate() {  # a venv or conda environment directory
   if [ -f "$1/bin/activate" ]; then
     source "$1/bin/activate"
@@ -711,12 +711,27 @@ fn python_env(env: &PythonEnv) -> Result<String, SpecError> {
         }
         PythonEnv::Staged(archive) => {
             let archive = ShellText::parse("env_archive", archive)?.to_shell();
+            // The site's set-up runs on every node that unpacks, before it unpacks: the lines
+            // reach the srun's shell through a variable, as written (a quoted here-document).
+            let (prologue_text, run_prologue) = if prologue.is_empty() {
+                (String::new(), "")
+            } else {
+                (
+                    format!(
+                        "RCK_PROLOGUE=$(cat <<'{end}'\n{}\n{end}\n)\nexport RCK_PROLOGUE\n",
+                        prologue.join("\n"),
+                        end = crate::spec::PROLOGUE_END
+                    ),
+                    "\n  eval \"$RCK_PROLOGUE\"",
+                )
+            };
             format!(
                 r#"
-# Unpack the packed environment to node-local $TMP, one task per node, then activate it.
+# Unpack the packed environment to node-local $TMP, one task per node (after the prologue),
+# then activate it.
 export RCK_ENV_ARCHIVE={archive}
-srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c '
-  set -eo pipefail
+{prologue_text}srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c '
+  set -eo pipefail{run_prologue}
   d="${{TMP:-/tmp}}/rck-env-$SLURM_JOB_ID"
   mkdir -p "$d"
   tar -xf "$RCK_ENV_ARCHIVE" -C "$d"
@@ -1129,6 +1144,59 @@ mod tests {
             !text.contains("--exclusive") && !text.contains("--gpus-per-node"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_prologue_runs_on_every_node_that_unpacks_the_environment() {
+        // srun runs its command here; tar records what the prologue set in its shell.
+        let dir = std::env::temp_dir().join(format!("rck-prologue-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let stub = |name: &str, body: &str| {
+            use std::os::unix::fs::PermissionsExt;
+            let p = dir.join("bin").join(name);
+            std::fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        stub(
+            "srun",
+            r#"while [[ $1 == --* ]]; do shift; done; exec "$@""#,
+        );
+        stub("tar", r#"echo "$RCK_MARK" > "$RCK_SEEN""#);
+        let prologue = vec![
+            "export RCK_MARK='site set-up'".to_owned(),
+            "echo \"a line with 'quotes' and $HOME\" >/dev/null".to_owned(),
+        ];
+        let text = python_env(&PythonEnv::Staged("/envs/dask.tar.gz".into()), &prologue).unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&text)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    dir.join("bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("RCK_SEEN", dir.join("seen"))
+            .env("TMP", &dir)
+            .env("SLURM_JOB_ID", "7")
+            .env("SLURM_JOB_NUM_NODES", "1")
+            .env_remove("RCK_MARK")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(seen.trim(), "site set-up");
+        // A line that would end the here-document early is refused.
+        let mut spec = workshop(Overrides::default());
+        spec.prologue = vec![crate::spec::PROLOGUE_END.to_owned()];
+        assert!(spec.validate().is_err());
     }
 
     #[test]

@@ -44,10 +44,18 @@ trap 'kill "$rck_watchdog_pid" 2>/dev/null || true' EXIT
 module purge
 module load devel/python/3.12 mpi/openmpi/4.1
 
-# Unpack the packed environment to node-local $TMP, one task per node, then activate it.
+# Unpack the packed environment to node-local $TMP, one task per node (after the prologue),
+# then activate it.
 export RCK_ENV_ARCHIVE="${HOME}"'/envs/dask env.tar.gz'
+RCK_PROLOGUE=$(cat <<'RCK_PROLOGUE_END'
+module purge
+module load devel/python/3.12 mpi/openmpi/4.1
+RCK_PROLOGUE_END
+)
+export RCK_PROLOGUE
 srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 bash -c '
   set -eo pipefail
+  eval "$RCK_PROLOGUE"
   d="${TMP:-/tmp}/rck-env-$SLURM_JOB_ID"
   mkdir -p "$d"
   tar -xf "$RCK_ENV_ARCHIVE" -C "$d"
