@@ -445,7 +445,7 @@ fn watchdog_ends_a_job_whose_kernel_is_gone() {
     assert_eq!(job.state, JobState::Cancelled, "{job:?}");
     let log = std::fs::read_to_string(slurm.job_log_path(&id).unwrap()).unwrap();
     assert!(
-        log.contains(&format!("not touched for 6 s; cancelling job {id}")),
+        log.contains(&format!("not touched for 6 s; ending job {id}")),
         "log: {log}"
     );
     let _ = std::fs::remove_dir_all(&dir);
