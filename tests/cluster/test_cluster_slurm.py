@@ -141,6 +141,25 @@ def test_dead_controller_is_reported_quickly(lab_env, tmp_path):
         k.stop()
 
 
+def test_a_reservation_reaches_the_job_and_an_unknown_one_is_slurms_refusal(kernel):
+    """A workshop's reservation (made here with scontrol for the length of the test): the
+    cluster's job runs in it; a reservation SLURM does not know is SLURM's own error."""
+    name = "rck-workshop"
+    made = subprocess.run(["scontrol", "create", "reservation", f"ReservationName={name}", "Users=root",
+                           "StartTime=now", "Duration=10", "Nodes=ALL", "Flags=IGNORE_JOBS"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    try:
+        with cluster_job(kernel, "reserved", f"--reservation {name}") as shown:
+            assert f"Reservation={name}" in shown, shown
+        bad = kernel.run("%cluster up unreserved --reservation no-such-reservation")
+        assert bad.status == "error"
+        assert "reservation" in bad.reply["content"]["evalue"].lower(), bad.reply["content"]
+        assert not squeue_ids("unreserved")
+    finally:
+        subprocess.run(["scontrol", "delete", f"ReservationName={name}"], capture_output=True)
+
+
 def test_the_card_shows_a_controller_outage_and_clears_it_by_itself(lab_env, tmp_path):
     """The live card says when the controller cannot be reached and, once it can again, clears
     the error by itself within 45 s (steady polling is every 30 s). The outage: the kernel's
