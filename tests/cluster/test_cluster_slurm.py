@@ -222,9 +222,10 @@ def cluster_job(kernel, name, options):
 
 
 def test_site_directives_reach_the_job_and_slurms_refusal_reaches_the_user(kernel):
-    with cluster_job(kernel, "sited", "--constraint lab --exclusive") as shown:
+    with cluster_job(kernel, "sited", "--constraint lab --exclusive --gres lab:1") as shown:
         assert "Features=lab" in shown, shown
         assert "OverSubscribe=NO" in shown, shown  # whole nodes
+        assert "gres:lab:1" in shown, shown  # the lab's generic resource
     bad = kernel.run("%cluster up unsited --constraint no-such-feature")
     assert bad.status == "error"
     assert "Invalid feature specification" in bad.reply["content"]["evalue"], bad.reply["content"]

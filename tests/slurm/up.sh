@@ -111,8 +111,9 @@ else
 fi
 NODE_LINES=""
 for i in $(seq 1 "$NODES"); do
-  # Features: a node feature for the tests of --constraint (sites select node types so).
-  NODE_LINES+="NodeName=n$i NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$CPUS RealMemory=$MEM_MB Features=lab"$'\n'
+  # Features: a node feature for the tests of --constraint (sites select node types so); Gres:
+  # two units of a generic resource "lab" (no device files) for the tests of --gres.
+  NODE_LINES+="NodeName=n$i NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$CPUS RealMemory=$MEM_MB Features=lab Gres=lab:2"$'\n'
 done
 
 NEW_CONF=$(cat <<EOF
@@ -149,6 +150,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
+# A generic resource without devices (counted only), for the tests of --gres.
+GresTypes=lab
 MailProg=/bin/true
 
 # Cores are the consumable resource; memory is not tracked, so jobs without
