@@ -106,9 +106,17 @@ impl Clusters {
         // interval a profile may set.
         let cadence = Duration::from_secs(crate::spec::MIN_POLL_INTERVAL_SECS.into());
         let mut failed_polls = 0;
+        let sent = Instant::now();
         std::thread::sleep(FIRST_LOOK);
+        let mut first = true;
         loop {
-            self.refresh(true);
+            // The poller may have looked since the cancel (the cluster is changing now): then
+            // the first look is its.
+            let looked = lock(&self.table)
+                .last_costly_poll
+                .is_some_and(|t| t >= sent);
+            self.refresh(!(first && looked));
+            first = false;
             let (done, poll_error) = {
                 let table = lock(&self.table);
                 let done = table.clusters.get(name).is_none_or(|t| {
