@@ -22,7 +22,7 @@ use askama::Template;
 use dask_slurm::model::{
     allocation_job_of, AdaptView, Backend, ClusterState, ClusterView, JobRole, JobView, WorkerView,
 };
-use dask_slurm::slurm::{parse_slurm_duration, JobState};
+use dask_slurm::slurm;
 
 use super::dashboard::ServedLink;
 use super::format::{
@@ -691,12 +691,7 @@ const WALLTIME_WARNING: Duration = Duration::from_secs(10 * 60);
 /// The time a running job has left before its limit, from squeue's elapsed time and limit (as
 /// of the last poll).
 fn time_left(job: &JobView) -> Option<Duration> {
-    if job.state != JobState::Running {
-        return None;
-    }
-    let limit = parse_slurm_duration(&job.time_limit)?;
-    let elapsed = parse_slurm_duration(&job.elapsed)?;
-    Some(limit.saturating_sub(elapsed))
+    slurm::time_left(&job.state, &job.elapsed, &job.time_limit)
 }
 
 /// "The scheduler's job ends in 8 min: …" when it has [`WALLTIME_WARNING`] or less left.

@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 use super::requests::{CancelTarget, GrowRequest};
 use super::{lock, ClusterError, Clusters};
 use crate::dask::{self, SchedulerFile};
-use crate::model::{AdaptPolicy, AdaptView, ClusterState, JobRole};
+use crate::model::{AdaptPolicy, AdaptView, ClusterState};
 use crate::profile::Overrides;
-use crate::slurm::JobState;
 use crate::spec::PythonEnv;
 
 /// Looks in a row with a low target before a running grow job is retired.
@@ -262,13 +261,11 @@ impl Clusters {
         scheduler_file: &std::path::Path,
     ) -> Result<(), ClusterError> {
         let target = SchedulerFile::read(scheduler_file)?.desired_workers(super::HTTP_TIMEOUT)?;
-        let per_job = match self.grow_spec(&GrowRequest {
+        let (_, grow_spec) = self.grow_spec(&GrowRequest {
             name: Some(name.to_owned()),
             overrides: Overrides::default(),
-        }) {
-            Ok((_, spec)) => spec.workers_in_grow_job(),
-            Err(e) => return Err(e),
-        };
+        })?;
+        let per_job = grow_spec.workers_in_grow_job();
         let (inputs, python_env) = {
             let mut table = lock(&self.table);
             let t = table
@@ -278,22 +275,13 @@ impl Clusters {
             let now = Instant::now();
             t.adapt.last_look = Some(now);
             t.adapt.target = Some(target);
-            let grow: Vec<(String, Option<JobState>)> = t
-                .record
-                .jobs
-                .iter()
-                .filter(|j| j.role == JobRole::Grow && t.is_live(&j.id))
-                .map(|j| (j.id.clone(), t.job_state(&j.id).cloned()))
-                .collect();
-            let (running, queued): (Vec<_>, Vec<_>) = grow
-                .into_iter()
-                .partition(|(_, s)| matches!(s, Some(JobState::Running)));
+            let (running, queued) = t.live_grow_jobs();
             let ending = running
                 .iter()
-                .filter(|(id, _)| t.time_left(id).is_some_and(|left| left < REPLACE_AHEAD))
-                .map(|(id, _)| id.clone())
+                .filter(|id| t.time_left(id).is_some_and(|left| left < REPLACE_AHEAD))
+                .cloned()
                 .collect();
-            let planned = t.planned_workers();
+            let planned = t.workers_expected();
             t.adapt.low_rounds = if target + per_job.max(1) <= planned {
                 t.adapt.low_rounds + 1
             } else {
@@ -303,8 +291,8 @@ impl Clusters {
                 target,
                 planned,
                 per_job,
-                queued: queued.into_iter().map(|(id, _)| id).collect(),
-                running: running.into_iter().map(|(id, _)| id).collect(),
+                queued,
+                running,
                 ending,
                 low_rounds: t.adapt.low_rounds,
                 since_scale_up: t.adapt.last_scale_up.map(|at| now.duration_since(at)),

@@ -100,35 +100,31 @@ impl Tracked {
         Some(limit.saturating_sub(elapsed))
     }
 
-    /// The workers the live jobs are to start (joined or still to join).
-    pub(super) fn planned_workers(&self) -> u32 {
-        self.workers_expected()
+    /// The live grow jobs: the running ones and the others (queued, or not polled yet), each
+    /// oldest first.
+    pub(super) fn live_grow_jobs(&self) -> (Vec<String>, Vec<String>) {
+        self.record
+            .jobs
+            .iter()
+            .filter(|j| j.role == JobRole::Grow && self.is_live(&j.id))
+            .map(|j| j.id.clone())
+            .partition(|id| self.job_state(id) == Some(&JobState::Running))
     }
 
     /// The adapt policy and where it stands.
     pub(super) fn adapt_view(&self) -> AdaptView {
-        let grow: Vec<Option<&JobState>> = self
-            .record
-            .jobs
-            .iter()
-            .filter(|j| j.role == JobRole::Grow && self.is_live(&j.id))
-            .map(|j| self.job_state(&j.id))
-            .collect();
-        let running = grow
-            .iter()
-            .filter(|s| matches!(s, Some(JobState::Running)))
-            .count();
+        let (running, queued) = self.live_grow_jobs();
         AdaptView {
             policy: self.record.adapt,
             target: self.adapt.target,
-            running_jobs: u32::try_from(running).unwrap_or(u32::MAX),
-            queued_jobs: u32::try_from(grow.len() - running).unwrap_or(u32::MAX),
+            running_jobs: u32::try_from(running.len()).unwrap_or(u32::MAX),
+            queued_jobs: u32::try_from(queued.len()).unwrap_or(u32::MAX),
             last_decision: self.adapt.last_decision.clone(),
         }
     }
 
-    /// The workers the live jobs are to start.
-    fn workers_expected(&self) -> u32 {
+    /// The workers the live jobs are to start (joined or still to join).
+    pub(super) fn workers_expected(&self) -> u32 {
         self.record
             .jobs
             .iter()

@@ -33,7 +33,7 @@ pub use filters::check_squeue_filters;
 pub use inherited::{inherited_here, inherited_job_variables};
 pub use parse::{
     parse_jobs, parse_partitions, parse_sbatch_parsable, parse_scontrol_record,
-    parse_slurm_duration, parse_start_estimates, ParseError,
+    parse_slurm_duration, parse_start_estimates, time_left, ParseError,
 };
 
 /// Environment variable naming the directory with SLURM's commands (otherwise `PATH` is searched).

@@ -137,6 +137,15 @@ pub fn parse_partitions(stdout: &str) -> Result<Vec<PartitionRow>, ParseError> {
     Ok(rows)
 }
 
+/// How long a job in `state` with `elapsed` of `limit` (as squeue prints them) has before its
+/// time limit: `None` unless it runs and has a limit.
+pub fn time_left(state: &JobState, elapsed: &str, limit: &str) -> Option<std::time::Duration> {
+    if *state != JobState::Running {
+        return None;
+    }
+    Some(parse_slurm_duration(limit)?.saturating_sub(parse_slurm_duration(elapsed)?))
+}
+
 /// A SLURM duration as squeue prints elapsed times and limits (`5:03`, `1:02:03`,
 /// `2-03:04:05`) or as a time limit is written (`30` minutes, `2-12`, `2-12:30`); `None` for
 /// `UNLIMITED`, `INVALID`, `NOT_SET` and anything else.
