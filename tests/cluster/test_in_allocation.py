@@ -52,7 +52,8 @@ DRIVER = textwrap.dedent(
         result["cancel"] = cancel.reply["content"]["status"]
         result["steps"]["after_cancel"] = steps()
         result["grow_jobs_after_cancel"] = [j for j in result["grow_jobs"] if j in squeue_ids()]
-        auto = kernel.run("%cluster up nb2 --profile inalloc --wait --timeout 150", timeout=240)
+        # The default profile here is "inalloc", chosen by RUST_CLUSTER_KERNEL_PROFILE.
+        auto = kernel.run("%cluster up nb2 --wait --timeout 150", timeout=240)
         result["auto"] = [auto.reply["content"]["status"], auto.reply["content"].get("evalue")]
         result["card_auto"] = card(kernel, "nb2")
         result["steps"]["auto"] = steps()
@@ -83,7 +84,9 @@ def test_a_cluster_in_the_notebooks_own_allocation(lab_env, tmp_path):
     config_dir.mkdir(parents=True)
     lab_config = pathlib.Path(lab_env["XDG_CONFIG_HOME"]) / "rust-cluster-kernel/config.toml"
     (config_dir / "config.toml").write_text(lab_config.read_text() + "\n" + profile)
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"))
+    # The kernel's default profile, as a site would set it for its JupyterHub: placement "auto".
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"),
+               RUST_CLUSTER_KERNEL_PROFILE="inalloc")
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(ROOT / "tests"), cluster_tests=str(ROOT / "tests/cluster")))
     out = tmp_path / "result.json"
@@ -127,7 +130,8 @@ def test_a_cluster_in_the_notebooks_own_allocation(lab_env, tmp_path):
     assert r["cancel"] == "ok"
     assert r["steps"]["after_cancel"] == [], r["steps"]
     assert r["grow_jobs_after_cancel"] == [], r
-    # placement = "auto" in a profile: inside a job with room, the allocation again.
+    # placement = "auto" in the profile the environment chose: inside a job with room, the
+    # allocation again.
     assert r["auto"] == ["ok", None], r["auto"]
     assert f"in job {job}" in r["card_auto"], r["card_auto"]
     assert r["steps"]["auto"], r["steps"]
