@@ -24,6 +24,32 @@ pub struct IopubMessage {
     pub buffers: Vec<Vec<u8>>,
 }
 
+impl IopubMessage {
+    /// Appends `next` to this message when both write to the same stream of the same request,
+    /// so that a burst of lines goes out as one message (iopub drops messages for a subscriber
+    /// that is 1000 behind, as libzmq does, and a lost `status: idle` would hang its client);
+    /// otherwise gives `next` back.
+    pub fn absorb(&mut self, next: IopubMessage) -> Result<(), IopubMessage> {
+        let same_stream = self.msg_type == "stream"
+            && next.msg_type == "stream"
+            && self.content["name"] == next.content["name"]
+            && match (&self.parent, &next.parent) {
+                (Some(a), Some(b)) => a.msg_id == b.msg_id,
+                (None, None) => true,
+                _ => false,
+            };
+        let (Some(text), Some(more), true) = (
+            self.content["text"].as_str(),
+            next.content["text"].as_str(),
+            same_stream,
+        ) else {
+            return Err(next);
+        };
+        self.content["text"] = Value::String(format!("{text}{more}"));
+        Ok(())
+    }
+}
+
 /// Which stream a `stream` message writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamName {
@@ -145,4 +171,35 @@ fn bundle_content(bundle: &Bundle, display_id: Option<&str>) -> Value {
         transient.insert("display_id".into(), Value::String(id.to_owned()));
     }
     json!({ "data": bundle.data, "metadata": bundle.metadata, "transient": transient })
+}
+
+#[cfg(test)]
+mod absorb_tests {
+    use super::*;
+
+    fn stream(parent: &Arc<Header>, name: &str, text: &str) -> IopubMessage {
+        IopubMessage {
+            msg_type: "stream".into(),
+            parent: Some(parent.clone()),
+            content: json!({"name": name, "text": text}),
+            metadata: json!({}),
+            buffers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_burst_on_one_stream_of_one_request_becomes_one_message() {
+        let cell = Arc::new(Header::new("execute_request", "s"));
+        let other = Arc::new(Header::new("execute_request", "s"));
+        let mut first = stream(&cell, "stderr", "line 0\n");
+        assert!(first.absorb(stream(&cell, "stderr", "line 1\n")).is_ok());
+        assert_eq!(first.content["text"], "line 0\nline 1\n");
+        // Another stream, another request, or another kind of message stays apart.
+        assert!(first.absorb(stream(&cell, "stdout", "x")).is_err());
+        assert!(first.absorb(stream(&other, "stderr", "x")).is_err());
+        let mut status = stream(&cell, "stderr", "x");
+        status.msg_type = "status".into();
+        assert!(first.absorb(status).is_err());
+        assert_eq!(first.content["text"], "line 0\nline 1\n");
+    }
 }

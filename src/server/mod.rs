@@ -268,7 +268,13 @@ async fn publish_iopub(
     session: String,
 ) {
     let mut welcomes = WelcomeBudget::default();
+    // A message taken from the queue while coalescing streams, to be published next.
+    let mut held: Option<IopubMessage> = None;
     loop {
+        if let Some(message) = held.take() {
+            held = publish_coalesced(&mut socket, message, &mut queue, &signer, &session).await;
+            continue;
+        }
         tokio::select! {
             incoming = socket.recv() => {
                 let frames = match incoming {
@@ -290,7 +296,7 @@ async fn publish_iopub(
             }
             next = queue.recv() => {
                 let Some(message) = next else { break };
-                publish(&mut socket, message, &signer, &session).await;
+                held = publish_coalesced(&mut socket, message, &mut queue, &signer, &session).await;
             }
             Some(done) = flushes.recv() => {
                 while let Ok(message) = queue.try_recv() {
@@ -300,6 +306,26 @@ async fn publish_iopub(
             }
         }
     }
+}
+
+/// Publishes `message` with the stream text queued right behind it for the same stream and
+/// request ([`IopubMessage::absorb`]); returns the first queued message that could not join.
+async fn publish_coalesced(
+    socket: &mut XPubSocket,
+    mut message: IopubMessage,
+    queue: &mut UnboundedReceiver<IopubMessage>,
+    signer: &Signer,
+    session: &str,
+) -> Option<IopubMessage> {
+    let mut held = None;
+    while let Ok(next) = queue.try_recv() {
+        if let Err(other) = message.absorb(next) {
+            held = Some(other);
+            break;
+        }
+    }
+    publish(socket, message, signer, session).await;
+    held
 }
 
 /// How many `iopub_welcome`s are sent. Subscriptions come from any peer, unauthenticated, and
